@@ -1,0 +1,226 @@
+"""Settings: one TOML file plus `DIGEST_<TABLE>__<KEY>` environment overrides, validated once.
+
+Where the file comes from: `--config PATH`, else `$DIGEST_CONFIG`, else `./config.toml` if it
+exists, else built-in defaults that run the demo (SQLite and a Maildir outbox under `var/`).
+"""
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    NameEmail,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from digest.core.sections import SectionRule, compile_term
+from digest.errors import ConfigError
+from digest.resources import resource_path
+
+ENV_PREFIX = "DIGEST_"
+DEFAULT_FILE = Path("config.toml")
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("an IANA timezone such as 'Europe/Kyiv'") from None
+    return name
+
+
+def _database_url(url: str) -> str:
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ValueError("a SQLAlchemy URL such as 'sqlite:///var/digest.db'") from None
+    return url
+
+
+Timezone = Annotated[str, AfterValidator(_timezone)]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Table):
+    url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///var/digest.db"
+
+
+class EditionSettings(_Table):
+    name: str = Field("daily", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    timezone: Timezone = "UTC"
+    subject: str = "{title} · {date:%A, %B %-d, %Y}"
+    title: str = "The Daily Digest"
+    max_items_per_section: int = Field(5, ge=1, le=100)
+    summary_chars: int = Field(320, ge=80, le=2000)
+
+
+class SenderSettings(_Table):
+    from_address: NameEmail = NameEmail("The Daily Digest", "digest@example.com")
+    reply_to: NameEmail | None = None
+    postal_address: str = "Digest, 1 Example Street, Springfield"
+
+
+class DeliverySettings(_Table):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: Path = Path("var/outbox")
+
+
+class SmtpSettings(_Table):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(30.0, gt=0)
+
+
+class WebSettings(_Table):
+    base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+
+
+class IngestSettings(_Table):
+    timeout: float = Field(20.0, gt=0)
+    max_bytes: int = Field(10_000_000, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_article_chars: int = Field(200_000, ge=1000)
+    max_html_depth: int = Field(200, ge=8)
+    user_agent: str = "digest/0.1 (+https://example.com/digest)"
+
+
+class TemplateSettings(_Table):
+    directory: Path | None = None
+
+
+class SectionSettings(_Table):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    title: str = Field(min_length=1)
+    terms: dict[str, float] = Field(min_length=1)
+    exclude: list[str] = []
+    title_weight: float = Field(2.0, ge=0)
+    min_score: float = Field(3.0, gt=0)
+
+    @field_validator("terms", "exclude")
+    @classmethod
+    def _terms_compile(cls, value: Any) -> Any:
+        for spec in value:
+            compile_term(spec)
+        return value
+
+    def rule(self) -> SectionRule:
+        return SectionRule.build(
+            self.key, self.title, self.terms, self.exclude, self.title_weight, self.min_score
+        )
+
+
+def _default_sections() -> list[SectionSettings]:
+    # The default sections are editorial content: they live in the example file, not in code.
+    example = resource_path("config.example.toml")
+    return [SectionSettings(**s) for s in tomllib.loads(example.read_text("utf-8"))["sections"]]
+
+
+class Settings(BaseSettings):
+    """Every setting of the program; frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    edition: EditionSettings = EditionSettings()
+    sender: SenderSettings = SenderSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    web: WebSettings = WebSettings()
+    ingest: IngestSettings = IngestSettings()
+    templates: TemplateSettings = TemplateSettings()
+    sections: list[SectionSettings] = Field(default_factory=_default_sections, min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_section_keys(self) -> "Settings":
+        keys = [s.key for s in self.sections]
+        if len(keys) != len(set(keys)):
+            raise ValueError("section keys must be unique")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init arguments; the environment overrides them.
+        return env_settings, init_settings
+
+    def section_rules(self) -> list[SectionRule]:
+        return [s.rule() for s in self.sections]
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """Which file to read, following the documented order; None means built-in defaults."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get(f"{ENV_PREFIX}CONFIG"):
+        return Path(env)
+    return DEFAULT_FILE if DEFAULT_FILE.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the settings, or raise a one-line `ConfigError` naming file and key."""
+    path = config_path(explicit)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """The first validation error as `origin: key: expected ...`."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "(top level)"
+    env_name = ENV_PREFIX + "__".join(loc[:2]).upper()
+    if env_name in os.environ:
+        origin = f"environment variable {env_name}"
+    else:
+        origin = str(path) if path else "built-in defaults"
+    if error["type"] == "extra_forbidden":
+        return f"{origin}: unknown key '{key}'"
+    if error["type"] == "missing":
+        return f"{origin}: {key}: required key is missing"
+    expected = error["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    expected = expected.split(", unable to")[0]
+    if error["type"].startswith("url_"):
+        expected = f"an http(s) URL ({expected})"
+    return f"{origin}: {key}: expected {expected}, got {error.get('input')!r}"

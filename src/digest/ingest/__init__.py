@@ -1,0 +1,1 @@
+"""Turning inputs (text dumps, JSON, RSS/Atom files and URLs) into clean, bounded articles."""

@@ -1,0 +1,95 @@
+"""RSS 2.0 and Atom feeds, through feedparser, with every entry's HTML sanitised."""
+
+import calendar
+import io
+import re
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax import SAXParseException
+
+import dateparser
+import feedparser
+
+from digest.core.articles import ParsedArticle
+from digest.core.identity import safe_url
+from digest.errors import IngestError
+from digest.ingest.model import Batch, Rejection
+from digest.ingest.sanitize import html_to_text, one_line, sanitize_html
+
+_READ_MORE = re.compile(r"^(?:continue reading|read more|read the full story)\W*$", re.IGNORECASE)
+
+
+def parse_feed(data: bytes, origin: str, max_depth: int, max_chars: int) -> Batch:
+    """Parse feed bytes, handed over as a stream: feedparser opens a str or bytes as a path."""
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=True)
+    if parsed.get("bozo") and not parsed.entries:
+        raise IngestError(f"{origin}: not a usable feed: {_describe(parsed.get('bozo_exception'))}")
+    if not parsed.get("version") and not parsed.entries:
+        raise IngestError(f"{origin}: not an RSS or Atom feed")
+    source = one_line(parsed.feed.get("title", "")) or origin
+    batch = Batch(origin=origin, kind="feed", title=source)
+    for number, entry in enumerate(parsed.entries, start=1):
+        where = f"{origin}: entry {number}"
+        try:
+            batch.articles.append(_entry(entry, source, max_depth, max_chars))
+        except IngestError as exc:
+            batch.rejected.append(Rejection(where, str(exc)))
+    return batch
+
+
+def _describe(exc: Exception | None) -> str:
+    if isinstance(exc, SAXParseException):
+        return f"malformed XML at line {exc.getLineNumber()}: {exc.getMessage()}"
+    return str(exc) or type(exc).__name__
+
+
+def _published(entry: Any) -> datetime | None:
+    """The entry's date; dates feedparser cannot read (e.g. 'Seg, 24 Set 2018') go to dateparser."""
+    for key in ("published_parsed", "updated_parsed"):
+        if stamp := entry.get(key):
+            return datetime.fromtimestamp(calendar.timegm(stamp), UTC)
+    for key in ("published", "updated"):
+        if raw := entry.get(key):
+            found = dateparser.parse(raw, settings={"RETURN_AS_TIMEZONE_AWARE": True})
+            if found is not None:
+                return found.astimezone(UTC)
+    return None
+
+
+def _body_html(entry: Any) -> str:
+    contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
+    return max(contents, key=len) if contents else entry.get("summary", "")
+
+
+def _without_read_more(text: str) -> str:
+    return "\n\n".join(p for p in text.split("\n\n") if not _READ_MORE.match(p))
+
+
+def _entry(entry: Any, source: str, max_depth: int, max_chars: int) -> ParsedArticle:
+    body = _body_html(entry)
+    if len(body) > max_chars * 4:
+        raise IngestError(f"entry HTML is {len(body):,} characters, over the cap")
+    safe = sanitize_html(body, max_depth)
+    text = _without_read_more(html_to_text(safe))
+    if len(text) > max_chars:
+        raise IngestError(f"text is {len(text):,} characters, over the cap of {max_chars:,}")
+    # Sanitised first: a title's <script> or <style> content is not part of the headline.
+    title = one_line(html_to_text(sanitize_html(entry.get("title", ""), max_depth)))
+    if not title:
+        raise IngestError("entry has no title")
+    summary_html = entry.get("summary", "")
+    summary = text
+    if summary_html and summary_html != body:
+        summary = _without_read_more(html_to_text(sanitize_html(summary_html, max_depth)))
+    return ParsedArticle(
+        title=title,
+        text=text,
+        html=safe,
+        original=body,
+        source_name=source,
+        url=safe_url(entry.get("link")),
+        guid=one_line(entry.get("id", "")) or None,
+        author=one_line(entry.get("author", "")) or None,
+        summary=summary,
+        published_at=_published(entry),
+    )

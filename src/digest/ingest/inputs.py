@@ -1,0 +1,110 @@
+"""From what the user names (files, folders, URLs) to parsed batches, one input at a time."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from digest.config import IngestSettings
+from digest.errors import IngestError
+from digest.ingest.feeds import parse_feed
+from digest.ingest.fetch import Fetched, fetch_url, read_file
+from digest.ingest.jsonl import parse_json
+from digest.ingest.model import Batch
+from digest.ingest.textdump import parse_text_dump
+
+_SUFFIXES = {
+    ".txt": "text",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xml": "feed",
+    ".rss": "feed",
+    ".atom": "feed",
+    ".rdf": "feed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    limits: IngestSettings
+    timezone: str
+    source_name: str | None = None
+
+
+def expand(specs: list[str]) -> Iterator[str]:
+    """Each URL or file as given; a folder becomes the article files inside it, sorted."""
+    for spec in specs:
+        path = Path(spec)
+        if not is_url(spec) and path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in _SUFFIXES)
+            yield from (str(p) for p in found if p.is_file())
+        else:
+            yield spec
+
+
+def is_url(spec: str) -> bool:
+    return spec.lower().startswith(("http://", "https://"))
+
+
+def decode(data: bytes, origin: str) -> str:
+    """Text from bytes: UTF-8 (with or without BOM) when valid, else the detected encoding."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        best = from_bytes(data).best()
+        if best is None:
+            raise IngestError(f"{origin}: not text in any known encoding") from None
+        return str(best)
+
+
+def _kind(spec: str, fetched: Fetched) -> str:
+    if "json" in fetched.content_type:
+        return "jsonl" if fetched.content_type.endswith(("jsonl", "ndjson")) else "json"
+    if "xml" in fetched.content_type or "rss" in fetched.content_type:
+        return "feed"
+    if fetched.content_type == "text/html":
+        raise IngestError(f"{spec}: an HTML page, not a feed: give the site's RSS or Atom URL")
+    suffix = Path(spec.split("?")[0]).suffix.lower()
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    head = fetched.data.lstrip()[:1]
+    return {b"<": "feed", b"{": "jsonl", b"[": "json"}.get(head, "text")
+
+
+def load(spec: str, options: IngestOptions) -> Batch:
+    """Read and parse one input; raises `IngestError` if nothing usable can come of it."""
+    limits = options.limits
+    if is_url(spec):
+        fetched = fetch_url(
+            spec,
+            timeout=limits.timeout,
+            max_bytes=limits.max_bytes,
+            max_redirects=limits.max_redirects,
+            user_agent=limits.user_agent,
+        )
+    else:
+        fetched = read_file(Path(spec), limits.max_bytes)
+    kind = _kind(spec, fetched)
+    if kind == "feed":
+        batch = parse_feed(fetched.data, spec, limits.max_html_depth, limits.max_article_chars)
+        if options.source_name:
+            batch.articles = [replace(a, source_name=options.source_name) for a in batch.articles]
+        return batch
+    text = decode(fetched.data, spec)
+    if kind in ("json", "jsonl"):
+        return parse_json(
+            text,
+            spec,
+            lines=kind == "jsonl",
+            timezone=options.timezone,
+            max_depth=limits.max_html_depth,
+            max_chars=limits.max_article_chars,
+        )
+    article = parse_text_dump(text, spec, options.timezone, options.source_name or Path(spec).name)
+    if len(article.text) > limits.max_article_chars:
+        raise IngestError(
+            f"{spec}: text is {len(article.text):,} characters, over {limits.max_article_chars:,}"
+        )
+    return Batch(origin=spec, kind="text", title=article.source_name, articles=[article])

@@ -1,0 +1,183 @@
+"""HTML from outside: bounded, sanitised with nh3, and reduced to readable plain text."""
+
+import html as htmllib
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+import nh3
+
+from digest.core.text import paragraphs, squash_spaces
+from digest.errors import IngestError
+
+ALLOWED_TAGS = {
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "em",
+    "h2",
+    "h3",
+    "h4",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "strong",
+    "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+# Removed with everything inside: the content of these is code, or raw text that the HTML
+# parser does not read as markup (a tracking <img> inside <noscript> would come out as text).
+DROPPED_WITH_CONTENT = {
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "noembed",
+    "noframes",
+    "textarea",
+    "xmp",
+}
+# Elements that never hold children, or that browsers close implicitly: they add no depth.
+_FLAT_TAGS = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "param",
+    "source",
+    "track",
+    "wbr",
+    "p",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "td",
+    "th",
+    "option",
+}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "table",
+    "tr",
+    "section",
+    "article",
+    "figure",
+    "figcaption",
+    "header",
+    "footer",
+    "pre",
+    "hr",
+}
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]")
+
+
+def clean_text(text: str) -> str:
+    """Normalise Unicode and line ends; drop control, bidi-override and BOM characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def one_line(text: str) -> str:
+    """Text fit for a headline or a header: no line breaks, no control characters."""
+    return squash_spaces(_LINE_BREAKS.sub(" ", clean_text(text)))
+
+
+class _DepthProbe(HTMLParser):
+    """Tracks open elements as a browser would: a stray end tag or a "/>" closes nothing."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=False)
+        self.limit = limit
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in _FLAT_TAGS:
+            self.open.append(tag)
+            if len(self.open) > self.limit:
+                raise IngestError(f"HTML nested deeper than {self.limit} levels")
+
+    def handle_startendtag(self, tag: str, attrs: object) -> None:
+        # HTML ignores "/>" on ordinary elements ("<div/>" stays open); SVG and MathML do not.
+        self.handle_starttag(tag, attrs)
+        if "svg" in self.open or "math" in self.open:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data.replace("\n", " "))
+
+
+def check_depth(markup: str, limit: int) -> None:
+    """Refuse markup nested deeper than `limit`: the sanitiser slows sharply on such input."""
+    probe = _DepthProbe(limit)
+    probe.feed(markup)
+    probe.close()
+
+
+def sanitize_html(markup: str, max_depth: int) -> str:
+    """Safe HTML: no scripts, styles, event handlers, images (tracking pixels) or odd URLs."""
+    check_depth(markup, max_depth)
+    return nh3.clean(
+        clean_text(markup),
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        clean_content_tags=DROPPED_WITH_CONTENT,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    ).strip()
+
+
+def html_to_text(safe_html: str) -> str:
+    """Plain text with one blank line between blocks."""
+    extractor = _TextExtractor()
+    extractor.feed(safe_html)
+    extractor.close()
+    return "\n\n".join(paragraphs("".join(extractor.parts)))
+
+
+def text_to_html(blocks: list[tuple[str, str]]) -> str:
+    """Markup for plain-text blocks: ("h", text) becomes a heading, ("p", text) a paragraph."""
+    tag = {"h": "h3", "p": "p"}
+    return "\n".join(f"<{tag[kind]}>{htmllib.escape(text)}</{tag[kind]}>" for kind, text in blocks)

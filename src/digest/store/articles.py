@@ -1,0 +1,114 @@
+"""Storing and reading articles and their sources."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.core.articles import Article, ParsedArticle
+from digest.core.identity import content_hash, dedup_key
+from digest.store.tables import ArticleRow, Source
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_ids: list[int] = field(default_factory=list)
+
+
+def upsert_source(
+    session: Session, source_key: str, kind: str, title: str, now: datetime
+) -> Source:
+    source = session.scalar(select(Source).where(Source.source_key == source_key))
+    if source is None:
+        source = Source(source_key=source_key, kind=kind, title=title, created_at=now)
+        session.add(source)
+    else:
+        source.title, source.kind = title, kind
+    source.last_fetched_at, source.last_error = now, None
+    session.flush()
+    return source
+
+
+def record_source_error(
+    session: Session, source_key: str, kind: str, error: str, now: datetime
+) -> None:
+    source = upsert_source(session, source_key, kind, source_key, now)
+    source.last_error = error
+
+
+def upsert_articles(
+    session: Session, source: Source | None, parsed: Iterable[ParsedArticle], now: datetime
+) -> UpsertCounts:
+    """Insert new articles, refresh changed ones, leave identical ones alone."""
+    counts = UpsertCounts()
+    seen: set[str] = set()
+    for article in parsed:
+        key = dedup_key(article.url, article.guid, article.title, article.text)
+        if key in seen:
+            # Feeds list one story twice under two headlines; the first listing wins.
+            counts.unchanged += 1
+            continue
+        seen.add(key)
+        digest = content_hash(article.title, article.text)
+        row = session.scalar(select(ArticleRow).where(ArticleRow.dedup_key == key))
+        if row is None:
+            row = ArticleRow(dedup_key=key, ingested_at=now)
+            _fill(row, article, source, digest, now)
+            session.add(row)
+            session.flush()
+            counts.new += 1
+            counts.new_ids.append(row.article_id)
+        elif row.content_hash != digest or row.published_at != article.published_at:
+            _fill(row, article, source, digest, now)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    return counts
+
+
+def _fill(
+    row: ArticleRow, article: ParsedArticle, source: Source | None, digest: str, now: datetime
+) -> None:
+    row.source_id = source.source_id if source else None
+    row.source_name = article.source_name
+    row.url, row.guid, row.author = article.url, article.guid, article.author
+    row.title, row.summary, row.text = article.title, article.summary, article.text
+    row.html, row.original, row.content_hash = article.html, article.original, digest
+    row.published_at, row.updated_at = article.published_at, now
+
+
+def _to_article(row: ArticleRow) -> Article:
+    assert row.published_at is not None
+    return Article(
+        article_id=row.article_id,
+        title=row.title,
+        text=row.text,
+        source=row.source_name,
+        url=row.url,
+        published_at=row.published_at,
+        summary=row.summary,
+    )
+
+
+def articles_between(session: Session, start: datetime, end: datetime) -> list[Article]:
+    """Articles published in [start, end), oldest first."""
+    rows = session.scalars(
+        select(ArticleRow)
+        .where(ArticleRow.published_at >= start, ArticleRow.published_at < end)
+        .order_by(ArticleRow.published_at, ArticleRow.article_id)
+    )
+    return [_to_article(row) for row in rows]
+
+
+def list_articles(
+    session: Session, start: datetime | None = None, end: datetime | None = None
+) -> Sequence[ArticleRow]:
+    query = select(ArticleRow).order_by(ArticleRow.published_at.desc(), ArticleRow.article_id)
+    if start is not None and end is not None:
+        query = query.where(ArticleRow.published_at >= start, ArticleRow.published_at < end)
+    return session.scalars(query).all()

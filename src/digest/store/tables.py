@@ -1,0 +1,143 @@
+"""Typed table definitions; the migrations under `alembic/` are the only way they are created."""
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names keep migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar = {datetime: UtcDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Source(Base):
+    """A place articles come from: a feed URL, a file, or a named outlet."""
+
+    __tablename__ = "sources"
+
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(2048), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(500))
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_fetched_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_published_at", "published_at"),)
+
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.source_id"))
+    source_name: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    guid: Mapped[str | None] = mapped_column(String(2048))
+    title: Mapped[str] = mapped_column(String(1000))
+    author: Mapped[str | None] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    original: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime | None]
+    ingested_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    sections: Mapped[list[str] | None]
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    send_hour: Mapped[int | None]
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EditionRow(Base):
+    """A frozen edition: the chosen stories and the rendered email, exactly as they will be sent."""
+
+    __tablename__ = "editions"
+    __table_args__ = (UniqueConstraint("name", "day", name="uq_editions_name_day"),)
+
+    edition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict[str, Any]]
+    subject: Mapped[str] = mapped_column(String(500))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One message of one edition to one subscriber: the ledger that prevents double sends."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+        Index("ix_deliveries_status", "status"),
+    )
+
+    delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.edition_id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.subscriber_id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message_id: Mapped[str] = mapped_column(String(320))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,149 @@
+"""From the bundled samples to a message received by a real SMTP server, through the CLI."""
+
+import mailbox
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from conftest import SAMPLES, SmtpServer
+from digest.cli import cli
+
+SEED_HEADLINE = "U.S. and European Officials Discuss Ukraine Peace Talks, Sources Report"
+DAY = "2024-06-24"
+
+
+def digest(*args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture
+def smtp_env(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
+    """Settings through the environment, as an operator would set them."""
+    monkeypatch.setenv("DIGEST_DELIVERY__TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP__HOST", smtp_server.host)
+    monkeypatch.setenv("DIGEST_SMTP__PORT", str(smtp_server.port))
+    monkeypatch.setenv("DIGEST_SMTP__SECURITY", "none")
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "https://news.example.org/")
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(SAMPLES)).exit_code == 0
+    return smtp_server
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def test_samples_build_render_and_arrive_over_smtp(smtp_env: SmtpServer) -> None:
+    assert digest("subscribers", "add", "ada@example.com", "--name", "Ada Lovelace").exit_code == 0
+
+    result = digest("send", "--date", DAY)
+
+    assert result.exit_code == 0, result.output
+    assert "1 sent" in result.output
+    (received,) = smtp_env.received
+    assert received.recipients == ["ada@example.com"]
+    message = received.message
+    assert message["From"] == "The Daily Digest <digest@example.com>"
+    assert message["To"] == "Ada Lovelace <ada@example.com>"
+    assert message["Subject"] == "The Daily Digest · Monday, June 24, 2024"
+    assert message["Message-ID"] == "<daily.20240624.1@example.com>"
+    assert message["List-Unsubscribe"].startswith("<https://news.example.org/unsubscribe/1.")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    text, html = _parts(message)
+    assert SEED_HEADLINE in html
+    assert SEED_HEADLINE in text
+    assert "Hello Ada Lovelace" in html and "Hello Ada Lovelace" in text
+    assert "Ukraine" in html
+    assert "{{{digest:" not in html + text
+    assert "Also Read" not in html
+
+
+def test_second_send_delivers_nothing_twice(smtp_env: SmtpServer) -> None:
+    digest("subscribers", "add", "one@example.com")
+    digest("subscribers", "add", "two@example.com")
+    assert digest("send", "--date", DAY).exit_code == 0
+    again = digest("send", "--date", DAY)
+    assert again.exit_code == 0
+    assert "0 attempted" in again.output
+    assert sorted(r.recipients[0] for r in smtp_env.received) == [
+        "one@example.com",
+        "two@example.com",
+    ]
+
+
+def test_a_refused_recipient_fails_alone(smtp_env: SmtpServer) -> None:
+    digest("subscribers", "add", "rcpt550-gone@example.com")
+    digest("subscribers", "add", "rcpt451-busy@example.com")
+    digest("subscribers", "add", "fine@example.com")
+
+    result = digest("send", "--date", DAY)
+
+    assert result.exit_code == 1
+    assert "1 sent" in result.output
+    assert "1 failed" in result.output
+    assert "1 deferred" in result.output
+    assert [r.recipients for r in smtp_env.received] == [["fine@example.com"]]
+
+
+def test_an_unreachable_server_stops_the_run_and_keeps_deliveries_pending(
+    smtp_env: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest("subscribers", "add", "later@example.com")
+    monkeypatch.setenv("DIGEST_SMTP__PORT", "1")  # nothing listens there
+    failed = digest("send", "--date", DAY)
+    assert failed.exit_code == 1
+    assert "cannot connect" in failed.stderr
+
+    monkeypatch.setenv("DIGEST_SMTP__PORT", str(smtp_env.port))
+    retried = digest("send", "--date", DAY)
+    assert retried.exit_code == 0, retried.output
+    assert [r.recipients for r in smtp_env.received] == [["later@example.com"]]
+
+
+def test_subscriber_sections_choose_the_variant(smtp_env: SmtpServer) -> None:
+    digest("subscribers", "add", "congress-only@example.com", "--section", "congress")
+    digest("subscribers", "add", "everything@example.com")
+    result = digest("send", "--date", DAY)
+    assert "1 suppressed" in result.output
+    assert [r.recipients for r in smtp_env.received] == [["everything@example.com"]]
+
+
+def test_demo_flow_writes_the_maildir_and_preview_once(tmp_path: Path) -> None:
+    """What `make demo` runs, twice: the second run adds nothing."""
+    for _ in range(2):
+        assert digest("db", "upgrade").exit_code == 0
+        assert digest("ingest", str(SAMPLES)).exit_code == 0
+        assert digest("subscribers", "add", "demo@example.com").exit_code == 0
+        assert digest("build", "--date", DAY).exit_code == 0
+        preview = digest("preview", "--date", DAY, "--out", "var/preview")
+        assert preview.exit_code == 0
+        assert digest("send", "--date", DAY).exit_code == 0
+
+    outbox = mailbox.Maildir(tmp_path / "var" / "outbox", create=False)
+    assert len(outbox) == 1
+    assert "HTML preview: var/preview/daily-2024-06-24.html" in preview.output
+    html = (tmp_path / "var" / "preview" / "daily-2024-06-24.html").read_text()
+    assert SEED_HEADLINE in html
+    assert (tmp_path / "var" / "preview" / "daily-2024-06-24.eml").stat().st_size > 1000
+
+
+def test_build_reports_sections_and_refuses_an_empty_day(smtp_env: SmtpServer) -> None:
+    built = digest("build", "--date", DAY)
+    assert built.exit_code == 0
+    assert "1 story in 1 section" in built.output
+    assert "Ukraine" in built.output
+
+    empty = digest("build", "--date", str(date(1999, 1, 1)))
+    assert empty.exit_code == 1
+    assert "nothing to build" in empty.stderr

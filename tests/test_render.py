@@ -1,0 +1,132 @@
+"""Rendering: MJML output, the plain-text part, per-subscriber slots and the MIME message."""
+
+from datetime import UTC, date, datetime
+from email.headerregistry import Address
+from pathlib import Path
+
+import pytest
+
+from conftest import make_settings
+from digest.core.articles import Article
+from digest.core.edition import Edition, build_edition
+from digest.errors import RenderError
+from digest.mime import Envelope, build_message
+from digest.render import SLOTS, Renderer
+
+SLOT_VALUES = {name: f"value-of-{name}" for name in SLOTS}
+
+
+def _edition() -> Edition:
+    published = datetime(2024, 6, 24, 9, 30, tzinfo=UTC)
+    articles = [
+        Article(
+            1,
+            "Kyiv <b>talks</b> & more",
+            "Ukraine Kyiv Ukraine. " * 40,
+            "Wire",
+            "https://example.com/kyiv?a=1&b=2",
+            published,
+        ),
+        Article(
+            2,
+            "Senate votes on aid",
+            "The Senate and Congress voted. " * 5,
+            "Desk",
+            "https://example.com/senate",
+            published,
+        ),
+    ]
+    return build_edition(
+        articles,
+        make_settings(Path(".")).section_rules(),
+        name="daily",
+        day=date(2024, 6, 24),
+        timezone="Europe/Kyiv",
+        max_items_per_section=5,
+    )
+
+
+@pytest.fixture
+def renderer(tmp_path: Path) -> Renderer:
+    return Renderer(make_settings(tmp_path))
+
+
+def test_html_is_escaped_linked_and_carries_every_story(renderer: Renderer) -> None:
+    rendered = renderer.render(_edition())
+    html, text = rendered.personalise(SLOT_VALUES)
+    assert "Kyiv &lt;b&gt;talks&lt;/b&gt; &amp; more" in html
+    assert 'href="https://example.com/kyiv?a=1&amp;b=2"' in html
+    assert "Senate votes on aid" in html
+    assert "12:30 EEST" in html  # published time in the edition's timezone
+    assert '<html lang="en"' in html
+    assert "value-of-unsubscribe_url" in html and "value-of-unsubscribe_url" in text
+    assert "Kyiv <b>talks</b> & more" in text
+
+
+def test_rendering_is_deterministic(renderer: Renderer) -> None:
+    assert renderer.render(_edition()) == renderer.render(_edition())
+
+
+def test_text_part_is_wrapped_and_keeps_urls_whole(renderer: Renderer) -> None:
+    _, text = renderer.render(_edition()).personalise(SLOT_VALUES)
+    for line in text.splitlines():
+        assert len(line) <= 76 or line.strip().startswith("http"), line
+    assert "      https://example.com/kyiv?a=1&b=2" in text.splitlines()
+    assert "1. UKRAINE" in text and "2. CONGRESS" in text
+
+
+def test_a_variant_holds_only_its_sections(renderer: Renderer) -> None:
+    html, text = renderer.render(_edition(), {"congress"}).personalise(SLOT_VALUES)
+    assert "Senate votes on aid" in html and "Senate votes on aid" in text
+    assert "Kyiv" not in html and "Kyiv" not in text
+
+
+def test_slot_values_are_escaped_and_kept_on_one_line(renderer: Renderer) -> None:
+    values = {**SLOT_VALUES, "name": 'Eve <script>alert(1)</script>\r\nBcc: x@evil"'}
+    html, text = renderer.render(_edition()).personalise(values)
+    assert "<script>alert(1)" not in html
+    assert "Eve &lt;script&gt;" in html
+    assert "\r" not in text and "Bcc: x@evil" in text.split("Hello ")[1].splitlines()[0]
+
+
+def test_missing_slot_value_is_refused(renderer: Renderer) -> None:
+    with pytest.raises(RenderError, match="no value for slot"):
+        renderer.render(_edition()).personalise({"name": "x"})
+
+
+def test_broken_editor_template_names_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "digest.txt.j2").write_text("Title\n{% for s in sections %}\n{{ s.title }\n")
+    renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
+    with pytest.raises(RenderError, match=r"digest\.txt\.j2: line 3"):
+        renderer.render(_edition())
+
+
+def test_unknown_variable_in_template_is_an_error(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "digest.txt.j2").write_text("Hello\n{{ no_such_thing }}\n")
+    renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
+    with pytest.raises(RenderError, match=r"digest\.txt\.j2: line 2: 'no_such_thing' is undefined"):
+        renderer.render(_edition())
+
+
+def test_message_is_multipart_with_short_lines_and_unfolded_unsubscribe(
+    renderer: Renderer,
+) -> None:
+    rendered = renderer.render(_edition())
+    html, text = rendered.personalise(SLOT_VALUES)
+    url = "https://news.example.org/unsubscribe/1." + "a" * 60
+    envelope = Envelope(
+        sender=Address("The Daily Digest", addr_spec="digest@example.com"),
+        recipient=Address("Ada", addr_spec="ada@example.com"),
+        message_id="<daily.20240624.1@example.com>",
+        list_id="The Daily Digest <daily.example.com>",
+        unsubscribe_url=url,
+    )
+    raw = build_message(envelope, rendered.subject, text, html, datetime.now(UTC)).as_bytes()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert f"List-Unsubscribe: <{url}>\r\n".encode() in head + b"\r\n"
+    assert all(len(line) <= 78 for line in body.split(b"\r\n"))
+    assert b"Content-Type: multipart/alternative" in head
