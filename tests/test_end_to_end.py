@@ -147,3 +147,14 @@ def test_build_reports_sections_and_refuses_an_empty_day(smtp_env: SmtpServer) -
     empty = digest("build", "--date", str(date(1999, 1, 1)))
     assert empty.exit_code == 1
     assert "nothing to build" in empty.stderr
+
+
+def test_starttls_required_but_not_offered_stops_the_run(
+    smtp_env: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest("subscribers", "add", "tls@example.com")
+    monkeypatch.setenv("DIGEST_SMTP__SECURITY", "starttls")
+    result = digest("send", "--date", DAY)
+    assert result.exit_code == 1
+    assert "TLS failed" in result.stderr
+    assert smtp_env.received == []

@@ -94,21 +94,21 @@ def test_missing_slot_value_is_refused(renderer: Renderer) -> None:
         renderer.render(_edition()).personalise({"name": "x"})
 
 
-def test_broken_editor_template_names_file_and_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text_template", "error"),
+    [
+        ("Title\n{% for s in sections %}\n{{ s.title }\n", r"digest\.txt\.j2: line 3"),
+        ("Hello\n{{ no_such_thing }}\n", r"digest\.txt\.j2: line 2: 'no_such_thing' is undefined"),
+    ],
+)
+def test_broken_editor_template_names_file_and_line(
+    tmp_path: Path, text_template: str, error: str
+) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
-    (folder / "digest.txt.j2").write_text("Title\n{% for s in sections %}\n{{ s.title }\n")
+    (folder / "digest.txt.j2").write_text(text_template)
     renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
-    with pytest.raises(RenderError, match=r"digest\.txt\.j2: line 3"):
-        renderer.render(_edition())
-
-
-def test_unknown_variable_in_template_is_an_error(tmp_path: Path) -> None:
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    (folder / "digest.txt.j2").write_text("Hello\n{{ no_such_thing }}\n")
-    renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
-    with pytest.raises(RenderError, match=r"digest\.txt\.j2: line 2: 'no_such_thing' is undefined"):
+    with pytest.raises(RenderError, match=error):
         renderer.render(_edition())
 
 

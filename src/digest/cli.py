@@ -73,7 +73,9 @@ date_option = click.option(
 )
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -109,7 +111,7 @@ def db_upgrade(ctx: click.Context) -> None:
 @db_group.command("current")
 @click.pass_context
 def db_current(ctx: click.Context) -> None:
-    """Show the schema revision of the database and the one this version needs."""
+    """Show the database's schema revision and the one this version needs."""
     app = _app(ctx)
     out.print(f"current: {db.current_revision(app.engine) or 'empty'}")
     out.print(f"needed:  {db.head_revision(app.engine)}")
@@ -120,7 +122,11 @@ def db_current(ctx: click.Context) -> None:
 @click.option("--source", help="Outlet name for articles that do not carry one (text dumps).")
 @click.pass_context
 def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str | None) -> None:
-    """Store articles from text dumps, JSON/JSONL, RSS/Atom files, folders or URLs."""
+    """Store articles from files, folders or feed URLs.
+
+    Inputs: text dumps (.txt), JSON or JSON Lines, RSS/Atom files, folders of those, and
+    http(s) feed URLs. Ends with a summary; exits 1 if any input could not be read.
+    """
     report = ingest_inputs(_app(ctx), list(inputs), source)
     for item in report.inputs:
         if item.error:
@@ -151,7 +157,7 @@ def articles() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
-    """List stored articles with the sections the current rules give them."""
+    """List stored articles and the sections they fall in."""
     app = _app(ctx)
     window = day_window(day, app.settings.edition.timezone) if day else (None, None)
     rules = app.settings.section_rules()
@@ -172,10 +178,17 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
         for record in records:
             out.print(json.dumps(record, ensure_ascii=False))
         return
-    table = Table("id", "published (UTC)", "source", "title", "sections")
+    table = Table("id", "published (UTC)", "source", "title", "url", "sections")
     for r in records:
         published = r["published"][:16].replace("T", " ") if r["published"] else "undated"
-        table.add_row(str(r["id"]), published, r["source"], r["title"], ", ".join(r["sections"]))
+        table.add_row(
+            str(r["id"]),
+            published,
+            r["source"],
+            r["title"],
+            r["url"] or "",
+            ", ".join(r["sections"]),
+        )
     out.print(table)
     out.print(f"{len(records)} article(s)")
 
@@ -187,7 +200,11 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
 )
 @click.pass_context
 def build_cmd(ctx: click.Context, day: date, rebuild: bool) -> None:
-    """Build and freeze the edition for a date: classify, dedupe, rank, trim, render."""
+    """Build and freeze the edition for a date.
+
+    Selects the day's articles, sorts them into sections, folds duplicates, ranks, trims to
+    the quotas and renders the email; prints what went in and how much was left out.
+    """
     built = editions.build(_app(ctx), day, rebuild)
     verb = "Built" if built.created else "Already built"
     edition = built.edition
@@ -216,7 +233,7 @@ def build_cmd(ctx: click.Context, day: date, rebuild: bool) -> None:
 )
 @click.pass_context
 def preview_cmd(ctx: click.Context, day: date, out_dir: Path) -> None:
-    """Write the edition as a reader gets it: HTML, plain text and the complete .eml."""
+    """Write the edition as a reader gets it (.html, .txt, .eml)."""
     files = editions.preview(_app(ctx), day, out_dir)
     out.print(f"HTML preview: {files.html}")
     out.print(f"Plain text:   {files.text}")
@@ -227,7 +244,10 @@ def preview_cmd(ctx: click.Context, day: date, out_dir: Path) -> None:
 @date_option
 @click.pass_context
 def send_cmd(ctx: click.Context, day: date) -> None:
-    """Deliver the edition for a date to every active subscriber, once (builds it if needed)."""
+    """Deliver the edition for a date to every subscriber, once.
+
+    Builds the edition first if needed. Running it again only retries unfinished deliveries.
+    """
     app = _app(ctx)
     report = delivery.send(app, day)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "none"

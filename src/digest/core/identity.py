@@ -41,10 +41,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def safe_url(url: str | None) -> str | None:
     """The URL if it is an absolute http(s) URL without credentials, else None."""
+    url = (url or "").strip()
     if not url:
         return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return None
@@ -52,7 +53,7 @@ def safe_url(url: str | None) -> str | None:
         return None
     if any(c in url for c in "\r\n\t <>\"'"):
         return None
-    return url.strip()
+    return url
 
 
 def canonical_url(url: str) -> str:

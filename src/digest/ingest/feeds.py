@@ -14,7 +14,7 @@ from digest.core.articles import ParsedArticle
 from digest.core.identity import safe_url
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import html_to_text, one_line, sanitize_html
+from digest.ingest.sanitize import bounded_html, html_to_text, one_line, sanitize_html
 
 _READ_MORE = re.compile(r"^(?:continue reading|read more|read the full story)\W*$", re.IGNORECASE)
 
@@ -45,12 +45,15 @@ def _describe(exc: Exception | None) -> str:
 
 def _published(entry: Any) -> datetime | None:
     """The entry's date; dates feedparser cannot read (e.g. 'Seg, 24 Set 2018') go to dateparser."""
+    # Only ask for keys the entry has: feedparser warns when "updated" falls back to "published".
     for key in ("published_parsed", "updated_parsed"):
-        if stamp := entry.get(key):
+        if key in entry and (stamp := entry[key]):
             return datetime.fromtimestamp(calendar.timegm(stamp), UTC)
     for key in ("published", "updated"):
-        if raw := entry.get(key):
-            found = dateparser.parse(raw, settings={"RETURN_AS_TIMEZONE_AWARE": True})
+        if key in entry and (raw := entry[key]):
+            found = dateparser.parse(
+                raw, settings={"RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC"}
+            )
             if found is not None:
                 return found.astimezone(UTC)
     return None
@@ -67,13 +70,8 @@ def _without_read_more(text: str) -> str:
 
 def _entry(entry: Any, source: str, max_depth: int, max_chars: int) -> ParsedArticle:
     body = _body_html(entry)
-    if len(body) > max_chars * 4:
-        raise IngestError(f"entry HTML is {len(body):,} characters, over the cap")
-    safe = sanitize_html(body, max_depth)
-    text = _without_read_more(html_to_text(safe))
-    if len(text) > max_chars:
-        raise IngestError(f"text is {len(text):,} characters, over the cap of {max_chars:,}")
-    # Sanitised first: a title's <script> or <style> content is not part of the headline.
+    safe, text = bounded_html(body, max_depth, max_chars)
+    text = _without_read_more(text)
     title = one_line(html_to_text(sanitize_html(entry.get("title", ""), max_depth)))
     if not title:
         raise IngestError("entry has no title")

@@ -12,6 +12,7 @@ from digest.ingest.feeds import parse_feed
 from digest.ingest.fetch import Fetched, fetch_url, read_file
 from digest.ingest.jsonl import parse_json
 from digest.ingest.model import Batch
+from digest.ingest.sanitize import check_length
 from digest.ingest.textdump import parse_text_dump
 
 _SUFFIXES = {
@@ -103,8 +104,8 @@ def load(spec: str, options: IngestOptions) -> Batch:
             max_chars=limits.max_article_chars,
         )
     article = parse_text_dump(text, spec, options.timezone, options.source_name or Path(spec).name)
-    if len(article.text) > limits.max_article_chars:
-        raise IngestError(
-            f"{spec}: text is {len(article.text):,} characters, over {limits.max_article_chars:,}"
-        )
+    try:
+        check_length(article.text, limits.max_article_chars)
+    except IngestError as exc:
+        raise IngestError(f"{spec}: {exc}") from None
     return Batch(origin=spec, kind="text", title=article.source_name, articles=[article])

@@ -18,7 +18,7 @@ from digest.core.identity import safe_url
 from digest.core.text import paragraphs
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import clean_text, html_to_text, one_line, sanitize_html, text_to_html
+from digest.ingest.sanitize import bounded_html, check_length, clean_text, one_line, text_to_html
 
 
 class JsonArticle(BaseModel):
@@ -79,13 +79,17 @@ def _published(value: datetime | date, timezone: str) -> datetime:
     return value.astimezone(ZoneInfo("UTC"))
 
 
-def _article(item: JsonArticle, raw: Any, timezone: str, max_depth: int) -> ParsedArticle:
+def _article(
+    item: JsonArticle, raw: Any, timezone: str, max_depth: int, max_chars: int
+) -> ParsedArticle:
     if item.html:
-        safe = sanitize_html(item.html, max_depth)
-        text = html_to_text(safe)
+        safe, text = bounded_html(item.html, max_depth, max_chars)
     else:
         text = "\n\n".join(paragraphs(clean_text(item.text or "")))
+        check_length(text, max_chars)
         safe = text_to_html([("p", p) for p in text.split("\n\n")])
+    if not text:
+        raise IngestError("no text left once the markup is removed")
     url = safe_url(item.url)
     if url is None:
         raise IngestError(f"field 'url': not an absolute http(s) URL: {item.url!r}")
@@ -113,10 +117,8 @@ def parse_json(
                 raise raw
             if not isinstance(raw, dict):
                 raise IngestError("expected a JSON object")
-            article = _article(JsonArticle.model_validate(raw), raw, timezone, max_depth)
-            if len(article.text) > max_chars:
-                raise IngestError(f"text is {len(article.text):,} characters, over {max_chars:,}")
-            batch.articles.append(article)
+            item = JsonArticle.model_validate(raw)
+            batch.articles.append(_article(item, raw, timezone, max_depth, max_chars))
         except ValidationError as exc:
             batch.rejected.append(Rejection(where, _describe(exc)))
         except IngestError as exc:

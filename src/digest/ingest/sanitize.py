@@ -10,90 +10,27 @@ import nh3
 from digest.core.text import paragraphs, squash_spaces
 from digest.errors import IngestError
 
-ALLOWED_TAGS = {
-    "a",
-    "b",
-    "blockquote",
-    "br",
-    "em",
-    "h2",
-    "h3",
-    "h4",
-    "i",
-    "li",
-    "ol",
-    "p",
-    "strong",
-    "ul",
-}
+ALLOWED_TAGS = frozenset("a b blockquote br em h2 h3 h4 i li ol p strong ul".split())
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 # Removed with everything inside: the content of these is code, or raw text that the HTML
 # parser does not read as markup (a tracking <img> inside <noscript> would come out as text).
-DROPPED_WITH_CONTENT = {
-    "script",
-    "style",
-    "noscript",
-    "iframe",
-    "noembed",
-    "noframes",
-    "textarea",
-    "xmp",
-}
+DROPPED_WITH_CONTENT = frozenset(
+    "script style noscript iframe noembed noframes textarea xmp".split()
+)
 # Elements that never hold children, or that browsers close implicitly: they add no depth.
-_FLAT_TAGS = {
-    "area",
-    "base",
-    "br",
-    "col",
-    "embed",
-    "hr",
-    "img",
-    "input",
-    "link",
-    "meta",
-    "param",
-    "source",
-    "track",
-    "wbr",
-    "p",
-    "li",
-    "dt",
-    "dd",
-    "tr",
-    "td",
-    "th",
-    "option",
-}
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "table",
-    "tr",
-    "section",
-    "article",
-    "figure",
-    "figcaption",
-    "header",
-    "footer",
-    "pre",
-    "hr",
-}
+_FLAT_TAGS = frozenset(
+    "area base br col embed hr img input link meta param"
+    " source track wbr p li dt dd tr td th option".split()
+)
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5"
+    " h6 blockquote table tr section article figure figcaption header footer pre hr".split()
+)
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
-_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]")
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\u0085\u2028\u2029]")
 
 
 def clean_text(text: str) -> str:
@@ -104,7 +41,7 @@ def clean_text(text: str) -> str:
 
 def one_line(text: str) -> str:
     """Text fit for a headline or a header: no line breaks, no control characters."""
-    return squash_spaces(_LINE_BREAKS.sub(" ", clean_text(text)))
+    return squash_spaces(clean_text(_LINE_BREAKS.sub(" ", text)))
 
 
 class _DepthProbe(HTMLParser):
@@ -167,6 +104,26 @@ def sanitize_html(markup: str, max_depth: int) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     ).strip()
+
+
+# Markup may be this many times longer than the text cap before it is refused unread.
+MARKUP_FACTOR = 4
+
+
+def check_length(text: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise IngestError(f"text is {len(text):,} characters, over the cap of {max_chars:,}")
+
+
+def bounded_html(markup: str, max_depth: int, max_chars: int) -> tuple[str, str]:
+    """Sanitised HTML and its plain text, refusing markup or text beyond the caps."""
+    if len(markup) > max_chars * MARKUP_FACTOR:
+        cap = max_chars * MARKUP_FACTOR
+        raise IngestError(f"HTML is {len(markup):,} characters, over the cap of {cap:,}")
+    safe = sanitize_html(markup, max_depth)
+    text = html_to_text(safe)
+    check_length(text, max_chars)
+    return safe, text
 
 
 def html_to_text(safe_html: str) -> str:

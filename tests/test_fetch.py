@@ -1,0 +1,101 @@
+"""Feeds fetched over HTTP from a real local server: content, and the limits on hostile hosts."""
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA
+from digest.cli import cli
+from digest.config import IngestSettings
+from digest.errors import IngestError
+from digest.ingest.inputs import IngestOptions, load
+
+NYT = (DATA / "feeds" / "nyt_world_2024-08-08.xml").read_bytes()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/feed":
+            self._reply(200, NYT, "application/rss+xml; charset=utf-8")
+        elif self.path == "/moved":
+            self._reply(301, b"", "text/plain", Location="/feed")
+        elif self.path == "/loop":
+            self._reply(302, b"", "text/plain", Location="/loop")
+        elif self.path == "/big":
+            self._reply(200, b"<rss>" + b" " * 3_000_000, "application/rss+xml")
+        elif self.path == "/slow":
+            time.sleep(2)
+            self._reply(200, NYT, "application/rss+xml")
+        elif self.path == "/page":
+            self._reply(200, b"<html><body>hi</body></html>", "text/html")
+        else:
+            self._reply(404, b"not here", "text/plain")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+OPTIONS = IngestOptions(IngestSettings(timeout=0.5, max_bytes=1_000_000, max_redirects=3), "UTC")
+
+
+def test_a_feed_url_is_fetched_and_parsed(server: str) -> None:
+    batch = load(f"{server}/moved", OPTIONS)
+    assert batch.title == "NYT > World News"
+    assert len(batch.articles) == NYT.count(b"<item>")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/loop", "more than 3 redirects"),
+        ("/big", "over the cap of 1,000,000"),
+        ("/slow", "no answer within 0.5 seconds"),
+        ("/missing", "server answered HTTP 404"),
+        ("/page", "an HTML page, not a feed"),
+    ],
+)
+def test_hostile_or_broken_hosts_are_refused_with_a_reason(
+    server: str, path: str, message: str
+) -> None:
+    with pytest.raises(IngestError, match=message):
+        load(f"{server}{path}", OPTIONS)
+
+
+def test_cli_ingests_urls_and_files_together(server: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["db", "upgrade"])
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            f"{server}/feed",
+            f"{server}/missing",
+            str(DATA / "feeds" / "heise_developer_2016-02-01.atom"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "Total: 75 new" in result.output
+    assert "1 of 3 inputs failed" in result.output
