@@ -10,7 +10,7 @@ DEMO_EMAIL ?= reader@example.com
 # The demo runs on the built-in defaults: SQLite and a Maildir outbox under var/.
 DIGEST := $(BIN)/digest
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint bench quality venv clean
 
 venv: $(STAMP)
 
@@ -29,12 +29,20 @@ demo: $(STAMP)
 	$(DIGEST) send --date $(DEMO_DATE)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests alembic
-	$(BIN)/ruff format --check src tests alembic
+	$(BIN)/ruff check src tests alembic bench
+	$(BIN)/ruff format --check src tests alembic bench
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
+
+# Timings (figures quoted in the README); never run as part of the tests.
+bench: $(STAMP)
+	$(BIN)/python bench/build.py 5000
+
+# Classification and clustering figures on the hand-labelled set, with every miss listed.
+quality: $(STAMP)
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) var build dist

@@ -4,10 +4,18 @@ from alembic import context
 
 from digest.config import load_settings
 from digest.store.db import make_engine
-from digest.store.tables import Base
+from digest.store.tables import Base, UtcDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Migrations must not import application types: UtcDateTime is stored as a plain
+    # timezone-aware DateTime.
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection) -> None:
@@ -17,6 +25,7 @@ def _run(connection) -> None:
         # SQLite alters tables by copying them; batch mode makes the same migrations work there.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

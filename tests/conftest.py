@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from click.testing import CliRunner, Result
 
+from digest.cli import cli
 from digest.config import Settings
 from digest.service.app import App
 from digest.store import db
@@ -147,3 +149,11 @@ def postgres_url() -> Iterator[str]:
 def copy_samples(dest: Path) -> Path:
     """The bundled samples, copied so a test may add files beside them."""
     return Path(shutil.copytree(SAMPLES, dest / "samples"))
+
+
+def digest(*args: str) -> Result:
+    """Run the `digest` command line in-process; a bug (not a DigestError) is re-raised."""
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result

@@ -4,16 +4,20 @@ import json
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from conftest import DATA, SAMPLES, copy_samples
-from digest.cli import cli
+from conftest import digest as run
 
-COMMANDS = {"db", "ingest", "articles", "build", "preview", "send", "subscribers"}
-
-
-def run(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args))
+COMMANDS = {
+    "db",
+    "ingest",
+    "articles",
+    "build",
+    "edition",
+    "preview",
+    "send",
+    "subscribers",
+    "report",
+}
 
 
 def test_help_lists_every_command_with_a_purpose() -> None:

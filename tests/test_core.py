@@ -1,120 +1,207 @@
-"""The editorial core with explicit data: classification, the day window, building, summaries."""
+"""Building editions from explicit articles: windows, stories, ranking, quotas, editors, budget."""
 
-from datetime import UTC, date, datetime
-from pathlib import Path
+import random
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from digest.config import load_settings
 from digest.core.articles import Article
-from digest.core.edition import Edition, build_edition, day_window
-from digest.core.links import link_token, verify_token
-from digest.core.sections import SectionRule, classify, compile_term
-from digest.core.text import summarize
-from digest.ingest.textdump import parse_text_dump
-
-SEED = Path(__file__).parent / "data" / "2024-06-24-ukraine-peace-talks.txt"
-RULES = load_settings().section_rules()
-
-
-def _article(article_id: int, title: str, text: str, hour: int = 12, **kw: object) -> Article:
-    published = datetime(2024, 6, 24, hour, 0, tzinfo=UTC)
-    return Article(article_id, title, text, kw.pop("source", "Wire"), None, published, **kw)  # type: ignore[arg-type]
-
-
-def test_seed_is_ukraine_also_congress_and_middle_east() -> None:
-    seed = parse_text_dump(SEED.read_text(), "seed", "UTC", "seed")
-    verdict = classify(seed.title, seed.text, RULES)
-    assert verdict.primary == "ukraine"
-    assert set(verdict.secondary) == {"congress", "middle_east"}
-    assert any("'ukraine' in headline" in r for r in verdict.reasons["ukraine"])
-
-
-@pytest.mark.parametrize(
-    ("title", "text", "expected"),
-    [
-        ("Senate passes spending bill", "The Senate voted 68-30. Senators said...", "congress"),
-        ("Strikes hit Gaza", "Israeli strikes in Gaza killed...", "middle_east"),
-        ("Recipe: summer salads", "Tomatoes, basil and olive oil.", None),
-        ("Kyiv hit by drones", "Air raid sirens sounded across Kyiv overnight.", "ukraine"),
-    ],
+from digest.core.edition import (
+    Edition,
+    EditorialRules,
+    Override,
+    build_edition,
+    edition_window,
+    trim_to_budget,
 )
-def test_classify_picks_the_section_of_the_story(
-    title: str, text: str, expected: str | None
-) -> None:
-    assert classify(title, text, RULES).primary == expected
+from digest.core.links import link_token, verify_token
+from digest.core.ranking import RankingRules
+from digest.core.text import summarize
+
+RULES = load_settings().editorial_rules()
+DAY = date(2024, 6, 24)
+WINDOW = edition_window(DAY, "UTC", time(7, 0), 24)
+NOON = datetime(2024, 6, 23, 12, 0, tzinfo=UTC)
 
 
-def test_terms_match_whole_words_aliases_and_phrases() -> None:
-    pattern = compile_term("kyiv|kiev|house of representatives")
-    assert pattern.search("in Kiev today")
-    assert pattern.search("the House  of\nRepresentatives voted")
-    assert not pattern.search("Kievan Rus")
-    assert not pattern.search("housekeeping")
+def article(
+    article_id: int,
+    title: str,
+    lead: str,
+    *,
+    source: str = "Wire",
+    hours: float = 0,
+    text: str = "",
+) -> Article:
+    return Article(
+        article_id,
+        title,
+        text or lead,
+        source,
+        f"https://example.com/{article_id}",
+        NOON + timedelta(hours=hours),
+        lead,
+    )
 
 
-def test_exclusion_rules_out_a_section() -> None:
-    rule = SectionRule.build("ukraine", "Ukraine", {"ukraine": 3}, exclude=["eurovision"])
-    verdict = classify("Ukraine wins Eurovision", "Ukraine Ukraine", [rule])
-    assert verdict.primary is None
-    assert verdict.reasons["ukraine"] == ("excluded by 'eurovision'",)
-
-
-def test_day_window_follows_the_edition_timezone_and_dst() -> None:
-    start, end = day_window(date(2024, 3, 10), "America/New_York")  # DST starts that day
-    assert start == datetime(2024, 3, 10, 5, 0, tzinfo=UTC)
-    assert end == datetime(2024, 3, 11, 4, 0, tzinfo=UTC)
-    assert (end - start).total_seconds() == 23 * 3600
-
-
-def test_build_ranks_trims_and_explains_what_it_left_out() -> None:
-    articles = [
-        _article(1, "Kyiv talks", "Ukraine " * 3 + "Kyiv"),
-        _article(2, "Ukraine and Kyiv and Zelensky", "Ukraine Kyiv Zelensky " * 3),
-        _article(3, "Ukraine aid", "Ukraine " * 2),
-        _article(4, "Garden show opens", "Flowers."),
-        _article(5, "UKRAINE AID!", "Ukraine " * 2, source="Other"),
-        _article(6, "Kyiv late", "Kyiv Ukraine", hour=23),
-    ]
-    edition = build_edition(
+def build(articles: list[Article], rules: EditorialRules = RULES, **kw: object) -> Edition:
+    return build_edition(
         articles,
-        RULES,
+        rules,
         name="daily",
-        day=date(2024, 6, 24),
+        day=DAY,
         timezone="UTC",
-        max_items_per_section=2,
+        window=WINDOW,
+        **kw,  # type: ignore[arg-type]
     )
-    (section,) = edition.sections
-    assert section.key == "ukraine"
-    assert [i.article_id for i in section.items] == [2, 1]
-    reasons = {d.article_id: d.reason for d in edition.dropped}
-    assert reasons[4] == "matches no section"
-    assert reasons[5] == "same headline as an earlier article from Wire"
-    assert reasons[3] == reasons[6] == "over the Ukraine quota of 2"
 
 
-def test_articles_outside_the_day_are_left_out() -> None:
-    edition = build_edition(
-        [_article(1, "Kyiv talks", "Ukraine Kyiv", hour=2)],
-        RULES,
-        name="daily",
-        day=date(2024, 6, 24),
-        timezone="America/New_York",
-        max_items_per_section=5,
+def accounted(edition: Edition) -> list[int]:
+    """Every article id the edition mentions: items, folded duplicates, dropped."""
+    ids = [i.article_id for s in edition.sections for i in s.items]
+    ids += [d.article_id for s in edition.sections for i in s.items for d in i.duplicates]
+    return sorted(ids + [d.article_id for d in edition.dropped])
+
+
+KURSK = [
+    article(
+        1,
+        "Ukraine launches surprise incursion into Russia's Kursk region",
+        "Ukrainian troops crossed into the Kursk region of Russia on Tuesday, officials said.",
+        source="Wire A",
+        hours=1,
+    ),
+    article(
+        2,
+        "Ukraine launches surprise incursion into Kursk region of Russia",
+        "Ukrainian troops crossed into Russia's Kursk region on Tuesday, officials said.",
+        source="Wire B",
+        hours=2,
+        text="Longer text. " * 50,
+    ),
+    article(
+        3,
+        "Drones strike Kyiv overnight",
+        "Russia launched drones at Kyiv, Ukrainian officials said.",
+        hours=3,
+    ),
+    article(
+        4,
+        "Hamas names new leader",
+        "Hamas named a new political leader in Gaza on Tuesday.",
+        hours=4,
+    ),
+    article(
+        5, "Chip makers report record quarter", "Demand for AI servers pushed revenue up.", hours=5
+    ),
+]
+
+
+def test_every_article_is_accounted_for_exactly_once() -> None:
+    edition = build(KURSK)
+    assert accounted(edition) == [1, 2, 3, 4, 5]
+    assert {d.article_id: d.reason for d in edition.dropped} == {5: "no-section"}
+
+
+def test_one_story_from_two_outlets_becomes_one_item_with_the_other_folded_in() -> None:
+    edition = build(KURSK)
+    ukraine = next(s for s in edition.sections if s.key == "ukraine")
+    (story,) = [i for i in ukraine.items if i.duplicates]
+    assert story.article_id == 1  # earliest wins when source weights are equal
+    assert [d.source for d in story.duplicates] == ["Wire B"]
+    assert any("coverage" in r and "2 outlets" in r for r in story.reasons)
+
+
+def test_a_trusted_source_is_preferred_as_the_representative() -> None:
+    rules = EditorialRules(
+        RULES.sections,
+        RULES.off_topic,
+        RULES.clustering,
+        RankingRules(source_weights={"wire b": 1.5}),
+        RULES.prefer,
     )
-    assert edition.item_count == 0
-    assert edition.dropped[0].reason == "published outside the day"
+    ukraine = next(s for s in build(KURSK, rules).sections if s.key == "ukraine")
+    assert ukraine.items[0].article_id == 2
+    assert ukraine.items[0].duplicates[0].article_id == 1
 
 
-def test_frozen_edition_survives_a_round_trip() -> None:
-    edition = build_edition(
-        [_article(1, "Kyiv talks", "Ukraine Kyiv Ukraine")],
-        RULES,
-        name="daily",
-        day=date(2024, 6, 24),
-        timezone="UTC",
-        max_items_per_section=5,
+def test_the_same_inputs_in_any_order_give_the_same_edition() -> None:
+    shuffled = KURSK[:]
+    random.Random(7).shuffle(shuffled)
+    assert build(shuffled) == build(KURSK)
+
+
+def test_quota_keeps_the_best_and_says_why_the_rest_left() -> None:
+    stories = [
+        article(
+            10 + n,
+            f"Kyiv hit by strike number {n}",
+            f"Russia struck Kyiv on day {n}. " * (1 + n % 3),
+            hours=n,
+        )
+        for n in range(8)
+    ]
+    rules = EditorialRules(RULES.sections, max_items_per_section=3)
+    edition = build(stories, rules)
+    (ukraine,) = edition.sections
+    assert len(ukraine.items) == 3
+    scores = [i.score for i in ukraine.items]
+    assert scores == sorted(scores, reverse=True)
+    quota = [d for d in edition.dropped if d.reason == "quota"]
+    assert len(quota) == 5
+    assert all(d.detail == "below the 3 best stories of Ukraine" for d in quota)
+    untrimmed = {i.article_id: i.score for i in build(stories, rules, trim=False).sections[0].items}
+    assert min(scores) >= max(untrimmed[d.article_id] for d in quota)
+
+
+def test_editor_pins_and_drops_win_over_the_rules() -> None:
+    rules = EditorialRules(RULES.sections, max_items_per_section=1)
+    edition = build(
+        KURSK,
+        rules,
+        overrides=[
+            Override(3, "pin", note="front page"),
+            Override(4, "drop", note="already covered yesterday"),
+            Override(5, "pin", section="congress"),
+        ],
     )
+    items = {i.article_id: s.key for s in edition.sections for i in s.items}
+    assert items[3] == "ukraine" and items[5] == "congress"
+    assert {d.article_id: (d.reason, d.detail) for d in edition.dropped}[4] == (
+        "editor",
+        "already covered yesterday",
+    )
+    pinned = next(i for s in edition.sections for i in s.items if i.article_id == 3)
+    assert pinned.pinned and pinned.reasons[0] == "pinned by an editor"
+    assert accounted(edition) == [1, 2, 3, 4, 5]
+
+
+def test_budget_trimming_drops_the_lowest_ranked_first() -> None:
+    edition = build(KURSK)
+    trimmed = trim_to_budget(edition, lambda e: 1000 * e.item_count, 2000)
+    assert trimmed.item_count == 2
+    all_items = sorted((i for s in edition.sections for i in s.items), key=lambda i: -i.score)
+    kept = {i.article_id for s in trimmed.sections for i in s.items}
+    assert kept == {i.article_id for i in all_items[:2]}
+    assert {d.reason for d in trimmed.dropped} >= {"size-budget"}
+    assert accounted(trimmed) == accounted(edition)
+
+
+def test_articles_outside_the_window_are_left_out_with_a_reason() -> None:
+    early = article(9, "Kyiv talks", "Ukraine and Kyiv officials met.", hours=-30)
+    (dropped,) = build([early]).dropped
+    assert dropped.reason == "outside-window"
+
+
+def test_window_is_the_hours_before_the_send_time_across_dst() -> None:
+    start, end = edition_window(date(2024, 3, 10), "America/New_York", time(7, 0), 24)
+    assert end == datetime(2024, 3, 10, 11, 0, tzinfo=UTC)  # 07:00 EDT
+    assert start == datetime(2024, 3, 9, 11, 0, tzinfo=UTC)
+
+
+def test_edition_survives_a_json_round_trip() -> None:
+    edition = build(KURSK)
     assert Edition.from_dict(edition.to_dict()) == edition
 
 

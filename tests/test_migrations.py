@@ -15,7 +15,15 @@ from digest.service.subscribers import subscribe
 from digest.store import db
 from digest.store.subscribers import add_subscriber, list_subscribers
 
-TABLES = {"articles", "sources", "subscribers", "editions", "deliveries", "alembic_version"}
+TABLES = {
+    "articles",
+    "sources",
+    "subscribers",
+    "editions",
+    "edition_overrides",
+    "deliveries",
+    "alembic_version",
+}
 
 
 def _migrate_and_check(url: str) -> None:

@@ -1,6 +1,6 @@
 """Rendering: MJML output, the plain-text part, per-subscriber slots and the MIME message."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from email.headerregistry import Address
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 
 from conftest import make_settings
 from digest.core.articles import Article
-from digest.core.edition import Edition, build_edition
+from digest.core.edition import Edition, build_edition, edition_window
 from digest.errors import RenderError
 from digest.mime import Envelope, build_message
 from digest.render import SLOTS, Renderer
@@ -36,13 +36,14 @@ def _edition() -> Edition:
             published,
         ),
     ]
+    day = date(2024, 6, 24)
     return build_edition(
         articles,
-        make_settings(Path(".")).section_rules(),
+        make_settings(Path(".")).editorial_rules(),
         name="daily",
-        day=date(2024, 6, 24),
+        day=day,
         timezone="Europe/Kyiv",
-        max_items_per_section=5,
+        window=edition_window(day, "Europe/Kyiv", time(18, 0), 24),
     )
 
 

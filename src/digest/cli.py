@@ -2,6 +2,7 @@
 
 import json
 import sys
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from digest.config import load_settings
-from digest.core.edition import day_window
-from digest.core.sections import classify
+from digest.core.edition import Edition, day_window
+from digest.core.sections import classify, off_topic_pattern
 from digest.errors import DigestError
 from digest.service import delivery, editions, subscribers
 from digest.service.app import App
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
 from digest.store.articles import list_articles
+from digest.store.editions import delivery_counts, list_editions
 from digest.store.subscribers import list_subscribers
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
@@ -153,14 +155,15 @@ def articles() -> None:
 
 
 @articles.command("list")
-@click.option("--date", "day", type=DAY, help="Only articles published that day.")
+@click.option("--date", "day", type=DAY, help="Only articles in that edition's window.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
     """List stored articles and the sections they fall in."""
     app = _app(ctx)
-    window = day_window(day, app.settings.edition.timezone) if day else (None, None)
+    window = editions.window_for(app, day) if day else (None, None)
     rules = app.settings.section_rules()
+    off_topic = off_topic_pattern(app.settings.classification.off_topic)
     with app.transaction() as session:
         rows = list_articles(session, *window)
         records = [
@@ -170,7 +173,9 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
                 "source": row.source_name,
                 "url": row.url,
                 "published": row.published_at.isoformat() if row.published_at else None,
-                "sections": list(classify(row.title, row.text, rules).sections),
+                "sections": list(
+                    classify(row.title, row.text, rules, row.summary, off_topic).sections
+                ),
             }
             for row in rows
         ]
@@ -193,32 +198,154 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
     out.print(f"{len(records)} article(s)")
 
 
-@cli.command("build")
-@date_option
-@click.option(
-    "--rebuild", is_flag=True, help="Rebuild a frozen edition (refused once sending began)."
-)
-@click.pass_context
-def build_cmd(ctx: click.Context, day: date, rebuild: bool) -> None:
-    """Build and freeze the edition for a date.
+class _Moment(click.ParamType):
+    """A date (YYYY-MM-DD) or an ISO 8601 date-time; read in the edition's timezone."""
 
-    Selects the day's articles, sorts them into sections, folds duplicates, ranks, trims to
-    the quotas and renders the email; prints what went in and how much was left out.
+    name = "WHEN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not YYYY-MM-DD or an ISO 8601 date-time", param, ctx)
+
+
+def _instant(value: date | datetime, timezone: str, end_of_day: bool) -> datetime:
+    zone = ZoneInfo(timezone)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return day_window(value, timezone)[1 if end_of_day else 0]
+
+
+@cli.command("build")
+@click.option("--date", "day", type=DAY, help="Edition date: YYYY-MM-DD, today, yesterday.")
+@click.option("--rebuild", is_flag=True, help="Rebuild a frozen edition not yet being sent.")
+@click.option("--since", type=_Moment(), help="Ad-hoc build from this date or time (not frozen).")
+@click.option("--until", type=_Moment(), help="Ad-hoc build up to the end of this date or time.")
+@click.option("--no-trim", is_flag=True, help="Ad-hoc build without quotas or size budget.")
+@click.option("--json", "as_json", is_flag=True, help="Print the edition as JSON (see README).")
+@click.pass_context
+def build_cmd(
+    ctx: click.Context,
+    day: date | None,
+    rebuild: bool,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    no_trim: bool,
+    as_json: bool,
+) -> None:
+    """Build and freeze the edition for a date, or analyse any window.
+
+    With --date: selects the window's articles, sorts them into sections, folds stories told
+    by several outlets, ranks, trims to the quotas and the size budget, renders and freezes
+    the edition (or shows the frozen one). With --since/--until: the same over any window,
+    neither frozen nor sent.
     """
-    built = editions.build(_app(ctx), day, rebuild)
-    verb = "Built" if built.created else "Already built"
-    edition = built.edition
+    app = _app(ctx)
+    if (day is None) == (since is None and until is None) or (since is None) != (until is None):
+        raise click.UsageError("give --date, or both --since and --until")
+    if day is not None:
+        built = editions.build(app, day, rebuild)
+        edition, status = built.edition, f"{built.status}, HTML {built.html_bytes / 1024:.1f} KB"
+        verb = "Built" if built.created else "Already built"
+        if built.skip_reason:
+            status += f": {built.skip_reason}"
+    else:
+        assert since is not None and until is not None
+        zone = app.settings.edition.timezone
+        window = (_instant(since, zone, False), _instant(until, zone, True))
+        edition, status, verb = editions.analyse(app, *window, trim=not no_trim), "ad hoc", "Built"
+    if as_json:
+        out.print(json.dumps(edition.to_dict(), ensure_ascii=False, indent=2))
+        return
     out.print(
-        f"{verb} {edition.name}:{edition.day} ({built.status}): "
+        f"{verb} {edition.name}:{edition.day or 'window'} ({status}): "
         f"{_count(edition.item_count, 'story', 'stories')} in "
         f"{_count(len(edition.sections), 'section')}, "
-        f"{_count(len(edition.dropped), 'article')} left out, "
-        f"HTML {built.html_bytes / 1024:.1f} KB."
+        f"{_count(len(edition.dropped), 'article')} left out."
     )
     for section in edition.sections:
         out.print(f"  {section.title}")
         for item in section.items:
-            out.print(f"    {item.score:6.1f}  {item.title}  ({item.source})")
+            folded = f" +{len(item.duplicates)} more" if item.duplicates else ""
+            out.print(f"    {item.score:6.1f}  {item.title}  ({item.source}{folded})")
+    reasons = Counter(d.reason for d in edition.dropped)
+    if reasons:
+        out.print("  Left out: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+
+
+@cli.group("edition", cls=_Group)
+def edition_group() -> None:
+    """Pin or drop articles in an edition before it is sent."""
+
+
+@edition_group.command("pin")
+@date_option
+@click.argument("article_id", type=int)
+@click.option("--section", help="Section to place it in (default: where its rules put it).")
+@click.option("--note", default="", help="Why, for the record.")
+@click.pass_context
+def edition_pin(
+    ctx: click.Context, day: date, article_id: int, section: str | None, note: str
+) -> None:
+    """Keep an article in the edition, past quotas and the size budget; rebuilds it."""
+    _report_decision(editions.decide(_app(ctx), day, article_id, "pin", section, note), article_id)
+
+
+@edition_group.command("drop")
+@date_option
+@click.argument("article_id", type=int)
+@click.option("--note", default="", help="Why, for the record.")
+@click.pass_context
+def edition_drop(ctx: click.Context, day: date, article_id: int, note: str) -> None:
+    """Leave an article out of the edition; rebuilds it."""
+    _report_decision(editions.decide(_app(ctx), day, article_id, "drop", None, note), article_id)
+
+
+def _report_decision(built: editions.Built, article_id: int) -> None:
+    edition = built.edition
+    placed = next(
+        (f"in {s.title}" for s in edition.sections for i in s.items if i.article_id == article_id),
+        None,
+    )
+    left = next((d for d in edition.dropped if d.article_id == article_id), None)
+    where = placed or (f"left out ({left.reason}: {left.detail})" if left else "not in the window")
+    out.print(
+        f"Rebuilt {edition.name}:{edition.day} ({built.status}): article {article_id} is {where}; "
+        f"{_count(edition.item_count, 'story', 'stories')} in the edition."
+    )
+
+
+@cli.command("report")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per edition and line.")
+@click.pass_context
+def report_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List editions with their status, stories and deliveries."""
+    app = _app(ctx)
+    with app.transaction() as session:
+        records = [
+            {
+                "edition": f"{row.name}:{row.day}",
+                "status": row.status,
+                "stories": Edition.from_dict(row.content).item_count,
+                "left_out": len(row.content["dropped"]),
+                "deliveries": delivery_counts(session, row.edition_id),
+                "skip_reason": row.skip_reason,
+            }
+            for row in list_editions(session)
+        ]
+    for r in records:
+        if as_json:
+            out.print(json.dumps(r))
+            continue
+        deliveries = ", ".join(f"{n} {s}" for s, n in sorted(r["deliveries"].items())) or "none"
+        note = f" ({r['skip_reason']})" if r["skip_reason"] else ""
+        out.print(
+            f"{r['edition']}  {r['status']}: {r['stories']} stories, {r['left_out']} left out; "
+            f"deliveries: {deliveries}{note}"
+        )
+    if not records:
+        out.print("No editions yet.")
 
 
 @cli.command("preview")
@@ -250,6 +377,9 @@ def send_cmd(ctx: click.Context, day: date) -> None:
     """
     app = _app(ctx)
     report = delivery.send(app, day)
+    if report.skipped:
+        out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
+        return
     counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "none"
     out.print(
         f"Edition {report.edition_key}: {report.queued} deliveries queued now, "

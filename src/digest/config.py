@@ -6,6 +6,8 @@ exists, else built-in defaults that run the demo (SQLite and a Maildir outbox un
 
 import os
 import tomllib
+from datetime import date, time
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,7 +28,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from digest.core.sections import SectionRule, compile_term
+from digest.core.clustering import ClusterRules
+from digest.core.edition import EditorialRules
+from digest.core.ranking import RankingRules
+from digest.core.sections import SectionRule, compile_term, off_topic_pattern
 from digest.errors import ConfigError
 from digest.resources import resource_path
 
@@ -64,10 +69,62 @@ class DatabaseSettings(_Table):
 class EditionSettings(_Table):
     name: str = Field("daily", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     timezone: Timezone = "UTC"
+    send_time: time = time(7, 0)
+    window_hours: float = Field(24.0, gt=0, le=24 * 14)
     subject: str = "{title} · {date:%A, %B %-d, %Y}"
     title: str = "The Daily Digest"
     max_items_per_section: int = Field(5, ge=1, le=100)
     summary_chars: int = Field(320, ge=80, le=2000)
+    html_budget_kb: float = Field(95.0, ge=10, le=1000)
+    empty_policy: Literal["skip", "quiet"] = "skip"
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_formats(cls, value: str) -> str:
+        try:
+            value.format(title="T", date=date(2024, 6, 24))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"a pattern using only {{title}} and {{date}} ({type(exc).__name__}: {exc})"
+            ) from None
+        return value
+
+
+@cache
+def _example() -> dict[str, Any]:
+    # Editorial defaults (sections, off-topic terms) are content: they live in the example
+    # file, not in code.
+    return tomllib.loads(resource_path("config.example.toml").read_text("utf-8"))
+
+
+class ClassificationSettings(_Table):
+    off_topic: list[str] = Field(
+        default_factory=lambda: list(_example()["classification"]["off_topic"])
+    )
+
+    @field_validator("off_topic")
+    @classmethod
+    def _terms_compile(cls, value: list[str]) -> list[str]:
+        off_topic_pattern(value)
+        return value
+
+
+class ClusteringSettings(_Table):
+    similarity: float = Field(0.4, gt=0, le=1)
+    title_similarity: float = Field(88.0, gt=0, le=100)
+    max_hours_apart: float = Field(36.0, gt=0)
+    prefer: list[Literal["source_weight", "earliest", "longest"]] = [
+        "source_weight",
+        "earliest",
+        "longest",
+    ]
+
+
+class RankingSettings(_Table):
+    relevance_weight: float = Field(1.0, ge=0)
+    recency_weight: float = Field(4.0, ge=0)
+    coverage_weight: float = Field(3.0, ge=0)
+    sources: dict[str, float] = {}
 
 
 class SenderSettings(_Table):
@@ -112,8 +169,10 @@ class SectionSettings(_Table):
     title: str = Field(min_length=1)
     terms: dict[str, float] = Field(min_length=1)
     exclude: list[str] = []
-    title_weight: float = Field(2.0, ge=0)
-    min_score: float = Field(3.0, gt=0)
+    title_weight: float = Field(3.0, ge=0)
+    lead_weight: float = Field(1.0, ge=0)
+    min_score: float = Field(5.0, gt=0)
+    quota: int | None = Field(None, ge=1, le=100)
 
     @field_validator("terms", "exclude")
     @classmethod
@@ -124,14 +183,19 @@ class SectionSettings(_Table):
 
     def rule(self) -> SectionRule:
         return SectionRule.build(
-            self.key, self.title, self.terms, self.exclude, self.title_weight, self.min_score
+            self.key,
+            self.title,
+            self.terms,
+            exclude=tuple(self.exclude),
+            title_weight=self.title_weight,
+            lead_weight=self.lead_weight,
+            min_score=self.min_score,
+            quota=self.quota,
         )
 
 
 def _default_sections() -> list[SectionSettings]:
-    # The default sections are editorial content: they live in the example file, not in code.
-    example = resource_path("config.example.toml")
-    return [SectionSettings(**s) for s in tomllib.loads(example.read_text("utf-8"))["sections"]]
+    return [SectionSettings(**section) for section in _example()["sections"]]
 
 
 class Settings(BaseSettings):
@@ -152,6 +216,9 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     ingest: IngestSettings = IngestSettings()
     templates: TemplateSettings = TemplateSettings()
+    classification: ClassificationSettings = ClassificationSettings()
+    clustering: ClusteringSettings = ClusteringSettings()
+    ranking: RankingSettings = RankingSettings()
     sections: list[SectionSettings] = Field(default_factory=_default_sections, min_length=1)
 
     @model_validator(mode="after")
@@ -175,6 +242,26 @@ class Settings(BaseSettings):
 
     def section_rules(self) -> list[SectionRule]:
         return [s.rule() for s in self.sections]
+
+    def editorial_rules(self) -> EditorialRules:
+        return EditorialRules(
+            sections=tuple(self.section_rules()),
+            off_topic=tuple(self.classification.off_topic),
+            clustering=ClusterRules(
+                similarity=self.clustering.similarity,
+                title_similarity=self.clustering.title_similarity,
+                max_hours_apart=self.clustering.max_hours_apart,
+            ),
+            ranking=RankingRules(
+                relevance_weight=self.ranking.relevance_weight,
+                recency_weight=self.ranking.recency_weight,
+                coverage_weight=self.ranking.coverage_weight,
+                source_weights=dict(self.ranking.sources),
+            ),
+            prefer=tuple(self.clustering.prefer),
+            max_items_per_section=self.edition.max_items_per_section,
+            summary_chars=self.edition.summary_chars,
+        )
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:

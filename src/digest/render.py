@@ -19,7 +19,7 @@ import jinja2
 from mjml import mjml2html
 
 from digest.config import Settings
-from digest.core.edition import Edition
+from digest.core.edition import Edition, EditionItem
 from digest.errors import RenderError
 from digest.resources import resource_path
 
@@ -108,7 +108,7 @@ class Renderer:
                 f"{HTML_TEMPLATE}: MJML could not compile the output: {exc}"
             ) from None
         text = self._render(TEXT_TEMPLATE, context)
-        return Rendered(subject=self.subject(edition.day), html=compiled, text=text)
+        return Rendered(subject=self.subject(_day(edition)), html=compiled, text=text)
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         """Render one template; any template fault becomes a RenderError naming file and line."""
@@ -126,6 +126,7 @@ class Renderer:
 
     def _context(self, edition: Edition, keys: Collection[str] | None) -> dict[str, Any]:
         zone = ZoneInfo(edition.timezone)
+        titles = edition.section_titles
         sections = [
             {
                 "key": s.key,
@@ -136,7 +137,8 @@ class Renderer:
                         "url": i.url,
                         "source": i.source,
                         "summary": i.summary,
-                        "also_in": i.also_in,
+                        "also_in": [titles.get(k, k) for k in i.also],
+                        **_also_covered_by(i),
                         "local_time": i.published_at.astimezone(zone).strftime("%H:%M %Z"),
                     }
                     for i in s.items
@@ -146,20 +148,48 @@ class Renderer:
             if keys is None or s.key in keys
         ]
         headlines = [story["title"] for section in sections for story in section["stories"]]
-        preheader = " · ".join(headlines)
+        preheader = " · ".join(headlines) or "A quiet day: no story made today's sections."
         if len(preheader) > 140:
             preheader = preheader[:139].rsplit(" ", 1)[0] + "…"
         return {
             "title": self._settings.edition.title,
-            "date_long": f"{edition.day:%A, %B} {edition.day.day}, {edition.day.year}",
+            "date_long": f"{_day(edition):%A, %B} {_day(edition).day}, {_day(edition).year}",
             "preheader": preheader,
             "sections": sections,
             "item_count": len(headlines),
-            "count_line": "here is today's story"
-            if len(headlines) == 1
-            else f"here are today's {len(headlines)} stories",
+            "count_line": _count_line(len(headlines)),
             "postal_address": self._settings.sender.postal_address,
         }
+
+
+# Outlets linked under a story; a story covered more widely says "and N more".
+MAX_ALSO_COVERED = 5
+
+
+def _also_covered_by(item: EditionItem) -> dict[str, Any]:
+    """One link per other outlet that covered the story, the earliest first."""
+    outlets: dict[str, str | None] = {}
+    for duplicate in item.duplicates:
+        if duplicate.source != item.source:
+            outlets.setdefault(duplicate.source, duplicate.url)
+    shown = list(outlets.items())[:MAX_ALSO_COVERED]
+    return {
+        "also_covered_by": [{"source": source, "url": url} for source, url in shown],
+        "also_covered_more": len(outlets) - len(shown),
+    }
+
+
+def _day(edition: Edition) -> date:
+    """The edition's date; an ad-hoc edition over a window is dated by the window's end."""
+    return edition.day or edition.window_end.astimezone(ZoneInfo(edition.timezone)).date()
+
+
+def _count_line(stories: int) -> str:
+    if stories == 0:
+        return "it was a quiet day: no story made today's sections"
+    if stories == 1:
+        return "here is today's story"
+    return f"here are today's {stories} stories"
 
 
 def _template_line(exc: BaseException, filename: str | None) -> str:

@@ -1,15 +1,65 @@
-"""Building an edition: select a day's articles, classify, fold exact duplicates, rank, trim."""
+"""Building an edition: classify the window's articles, fold stories, rank, trim, explain.
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+Every article handed in comes out exactly once: as an item, as a duplicate folded into an
+item ("also covered by"), or as dropped with a reason code and a sentence an editor can read.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from digest.core.articles import Article
-from digest.core.sections import SectionRule, classify
+from digest.core.clustering import ClusterRules, Doc, cluster
+from digest.core.ranking import RankingRules, rank_story
+from digest.core.sections import Classification, SectionRule, classify, off_topic_pattern
 from digest.core.text import summarize
+
+UTC = ZoneInfo("UTC")
+# Reason codes for articles left out.
+NO_SECTION, QUOTA, SIZE_BUDGET, EDITOR, OUTSIDE = (
+    "no-section",
+    "quota",
+    "size-budget",
+    "editor",
+    "outside-window",
+)
+Preference = Literal["source_weight", "earliest", "longest"]
+
+
+@dataclass(frozen=True, slots=True)
+class EditorialRules:
+    """Everything that decides what goes into an edition, in the order it is applied."""
+
+    sections: tuple[SectionRule, ...]
+    off_topic: tuple[str, ...] = ()
+    clustering: ClusterRules = field(default_factory=ClusterRules)
+    ranking: RankingRules = field(default_factory=RankingRules)
+    prefer: tuple[Preference, ...] = ("source_weight", "earliest", "longest")
+    max_items_per_section: int = 5
+    summary_chars: int = 320
+
+    def quota(self, rule: SectionRule) -> int:
+        return rule.quota if rule.quota is not None else self.max_items_per_section
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An editor's decision for one article in one edition."""
+
+    article_id: int
+    action: Literal["pin", "drop"]
+    section: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    article_id: int
+    url: str | None
+    source: str
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +72,9 @@ class EditionItem:
     summary: str
     score: float
     reasons: tuple[str, ...]
-    also_in: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()
+    duplicates: tuple[Duplicate, ...] = ()
+    pinned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,128 +87,292 @@ class EditionSection:
 @dataclass(frozen=True, slots=True)
 class Dropped:
     article_id: int
+    url: str | None
     title: str
     reason: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
 class Edition:
-    """A frozen digest: what goes out, in order, and what was left out and why."""
+    """A built digest: what goes out, in order, and what was left out and why."""
 
     name: str
-    day: date
+    day: date | None
     timezone: str
+    window_start: datetime
+    window_end: datetime
     sections: tuple[EditionSection, ...]
     dropped: tuple[Dropped, ...] = ()
+    section_titles: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def item_count(self) -> int:
         return sum(len(s.items) for s in self.sections)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form; `from_dict` reads it back unchanged."""
-        data = asdict(self)
-        data["day"] = self.day.isoformat()
-        for section in data["sections"]:
-            for item in section["items"]:
-                item["published_at"] = item["published_at"].isoformat()
-        return data
+        """The documented JSON form (see the README); `from_dict` reads it back unchanged."""
+        return {
+            "name": self.name,
+            "date": self.day.isoformat() if self.day else None,
+            "timezone": self.timezone,
+            "window": {"start": self.window_start.isoformat(), "end": self.window_end.isoformat()},
+            "section_titles": dict(self.section_titles),
+            "sections": [
+                {"key": s.key, "title": s.title, "items": [_item_dict(i) for i in s.items]}
+                for s in self.sections
+            ],
+            "dropped": [
+                {
+                    "article_id": d.article_id,
+                    "url": d.url,
+                    "title": d.title,
+                    "reason": d.reason,
+                    "detail": d.detail,
+                }
+                for d in self.dropped
+            ],
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Edition":
-        sections = tuple(
-            EditionSection(
-                key=s["key"],
-                title=s["title"],
-                items=tuple(
-                    EditionItem(
-                        **{
-                            **i,
-                            "published_at": datetime.fromisoformat(i["published_at"]),
-                            "reasons": tuple(i["reasons"]),
-                            "also_in": tuple(i["also_in"]),
-                        }
-                    )
-                    for i in s["items"]
-                ),
-            )
-            for s in data["sections"]
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> "Edition":
         return cls(
             name=data["name"],
-            day=date.fromisoformat(data["day"]),
+            day=date.fromisoformat(data["date"]) if data["date"] else None,
             timezone=data["timezone"],
-            sections=sections,
+            window_start=datetime.fromisoformat(data["window"]["start"]),
+            window_end=datetime.fromisoformat(data["window"]["end"]),
+            sections=tuple(
+                EditionSection(s["key"], s["title"], tuple(_item_from(i) for i in s["items"]))
+                for s in data["sections"]
+            ),
             dropped=tuple(Dropped(**d) for d in data["dropped"]),
+            section_titles=dict(data["section_titles"]),
         )
+
+    def without(self, article_id: int, reason: str, detail: str) -> "Edition":
+        """This edition minus one item; the item and its duplicates move to `dropped`."""
+        sections, gone = [], []
+        for section in self.sections:
+            kept = tuple(i for i in section.items if i.article_id != article_id)
+            gone += [i for i in section.items if i.article_id == article_id]
+            if kept:
+                sections.append(replace(section, items=kept))
+        dropped = [d for item in gone for d in story_dropped(item, reason, detail)]
+        return replace(self, sections=tuple(sections), dropped=self.dropped + tuple(dropped))
+
+
+def story_dropped(item: EditionItem, reason: str, detail: str) -> list[Dropped]:
+    """An item and the duplicates folded into it, as left out for `reason`."""
+    return [Dropped(item.article_id, item.url, item.title, reason, detail)] + [
+        Dropped(d.article_id, d.url, d.title, reason, f"{detail} (same story as {item.title!r})")
+        for d in item.duplicates
+    ]
+
+
+def _item_dict(item: EditionItem) -> dict[str, Any]:
+    return {
+        "article_id": item.article_id,
+        "url": item.url,
+        "title": item.title,
+        "source": item.source,
+        "published": item.published_at.isoformat(),
+        "summary": item.summary,
+        "score": item.score,
+        "reasons": list(item.reasons),
+        "also": list(item.also),
+        "duplicates": [
+            {"article_id": d.article_id, "url": d.url, "source": d.source, "title": d.title}
+            for d in item.duplicates
+        ],
+        "pinned": item.pinned,
+    }
+
+
+def _item_from(data: Mapping[str, Any]) -> EditionItem:
+    return EditionItem(
+        article_id=data["article_id"],
+        title=data["title"],
+        url=data["url"],
+        source=data["source"],
+        published_at=datetime.fromisoformat(data["published"]),
+        summary=data["summary"],
+        score=data["score"],
+        reasons=tuple(data["reasons"]),
+        also=tuple(data["also"]),
+        duplicates=tuple(Duplicate(**d) for d in data["duplicates"]),
+        pinned=data["pinned"],
+    )
+
+
+def edition_window(
+    day: date, timezone: str, send_time: time, hours: float
+) -> tuple[datetime, datetime]:
+    """The UTC interval an edition covers: the `hours` before its send time on `day`."""
+    end = datetime.combine(day, send_time, ZoneInfo(timezone)).astimezone(UTC)
+    return end - timedelta(hours=hours), end
 
 
 def day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """The UTC instants bounding `day` in `timezone` (23 or 25 hours long across DST changes)."""
+    """The UTC instants bounding calendar `day` in `timezone` (23 or 25 hours across DST)."""
     zone = ZoneInfo(timezone)
     start = datetime.combine(day, time.min, zone)
     end = datetime.combine(day + timedelta(days=1), time.min, zone)
-    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _title_key(title: str) -> str:
-    return re.sub(r"\W+", " ", title.casefold()).strip()
+@dataclass(slots=True)
+class _Candidate:
+    article: Article
+    verdict: Classification
+    section: str
+    pinned: bool = False
+
+
+def _preference_key(candidate: _Candidate, rules: EditorialRules) -> tuple[object, ...]:
+    article = candidate.article
+    parts: dict[str, object] = {
+        "source_weight": -rules.ranking.source_weight(article.source),
+        "earliest": article.published_at,
+        "longest": -len(article.text),
+    }
+    return (not candidate.pinned, *(parts[p] for p in rules.prefer), article.article_id)
 
 
 def build_edition(
     articles: Iterable[Article],
-    rules: Sequence[SectionRule],
+    rules: EditorialRules,
     *,
     name: str,
-    day: date,
+    day: date | None,
     timezone: str,
-    max_items_per_section: int,
-    summary_chars: int = 320,
+    window: tuple[datetime, datetime],
+    overrides: Sequence[Override] = (),
+    trim: bool = True,
 ) -> Edition:
-    """Sort the day's articles into sections, best first, keeping each story once."""
-    start, end = day_window(day, timezone)
-    titles = {rule.key: rule.title for rule in rules}
-    chosen: dict[str, list[EditionItem]] = {rule.key: [] for rule in rules}
+    """Sort the window's articles into sections, one item per story, best first."""
+    start, end = window
+    by_key = {rule.key: rule for rule in rules.sections}
+    decisions = {o.article_id: o for o in overrides}
+    off_topic = off_topic_pattern(rules.off_topic)
     dropped: list[Dropped] = []
-    seen_titles: dict[str, str] = {}
-    ordered = sorted(articles, key=lambda a: (a.published_at, a.article_id))
-    for article in ordered:
-        if not start <= article.published_at < end:
-            dropped.append(Dropped(article.article_id, article.title, "published outside the day"))
+    candidates: list[_Candidate] = []
+    for article in sorted(articles, key=lambda a: (a.published_at, a.article_id)):
+        decision = decisions.get(article.article_id)
+        if not start <= article.published_at < end and not (decision and decision.action == "pin"):
+            dropped.append(_drop(article, OUTSIDE, "published outside the edition window"))
             continue
-        title_key = _title_key(article.title)
-        if title_key in seen_titles:
-            reason = f"same headline as an earlier article from {seen_titles[title_key]}"
-            dropped.append(Dropped(article.article_id, article.title, reason))
+        if decision and decision.action == "drop":
+            dropped.append(_drop(article, EDITOR, decision.note or "dropped by an editor"))
             continue
-        verdict = classify(article.title, article.text, rules)
-        if verdict.primary is None:
-            dropped.append(Dropped(article.article_id, article.title, "matches no section"))
+        verdict = classify(article.title, article.text, rules.sections, article.summary, off_topic)
+        section = decision.section if decision and decision.section else verdict.primary
+        if section is None or section not in by_key:
+            dropped.append(_drop(article, NO_SECTION, _no_section_detail(verdict)))
             continue
-        seen_titles[title_key] = article.source
-        chosen[verdict.primary].append(
-            EditionItem(
-                article_id=article.article_id,
-                title=article.title,
-                url=article.url,
-                source=article.source,
-                published_at=article.published_at,
-                summary=summarize(article.summary or article.text, summary_chars),
-                score=round(verdict.scores[verdict.primary], 3),
-                reasons=verdict.reasons[verdict.primary],
-                also_in=tuple(titles[k] for k in verdict.secondary),
-            )
-        )
+        candidates.append(_Candidate(article, verdict, section, bool(decision)))
+    stories = cluster(
+        [
+            Doc(c.article.title, c.article.summary or c.article.text, c.article.published_at)
+            for c in candidates
+        ],
+        rules.clustering,
+    )
+    chosen: dict[str, list[EditionItem]] = {rule.key: [] for rule in rules.sections}
+    for members in stories:
+        group = [candidates[i] for i in members]
+        lead = min(group, key=lambda c: _preference_key(c, rules))
+        item = _item(lead, [c for c in group if c is not lead], rules, window)
+        chosen[lead.section].append(item)
     sections = []
-    for rule in rules:
-        ranked = sorted(chosen[rule.key], key=lambda i: (-i.score, -i.published_at.timestamp()))
-        kept = ranked[:max_items_per_section]
-        dropped.extend(
-            Dropped(
-                i.article_id, i.title, f"over the {rule.title} quota of {max_items_per_section}"
-            )
-            for i in ranked[max_items_per_section:]
+    for rule in rules.sections:
+        ranked = sorted(
+            chosen[rule.key],
+            key=lambda i: (not i.pinned, -i.score, -i.published_at.timestamp(), i.article_id),
         )
+        quota = rules.quota(rule)
+        # Pinned stories sort first and always stay, even past the quota.
+        limit = max(quota, sum(i.pinned for i in ranked)) if trim else len(ranked)
+        kept = ranked[:limit]
+        for item in ranked[limit:]:
+            dropped += story_dropped(item, QUOTA, f"below the {quota} best stories of {rule.title}")
         if kept:
             sections.append(EditionSection(rule.key, rule.title, tuple(kept)))
-    return Edition(name, day, timezone, tuple(sections), tuple(dropped))
+    return Edition(
+        name=name,
+        day=day,
+        timezone=timezone,
+        window_start=start,
+        window_end=end,
+        sections=tuple(sections),
+        dropped=tuple(dropped),
+        section_titles={rule.key: rule.title for rule in rules.sections},
+    )
+
+
+def _drop(article: Article, reason: str, detail: str) -> Dropped:
+    return Dropped(article.article_id, article.url, article.title, reason, detail)
+
+
+def _no_section_detail(verdict: Classification) -> str:
+    if not verdict.scores:
+        return "no section configured"
+    best = max(verdict.scores, key=lambda k: verdict.scores[k])
+    why = verdict.reasons.get(best, ())
+    if why and why[0].startswith(("off-topic", "excluded")):
+        return why[0]
+    return (
+        f"best section {best} scored {verdict.scores[best]:g}: below its minimum, "
+        "or none of its terms in the headline or lead"
+    )
+
+
+def _item(
+    lead: _Candidate,
+    others: list[_Candidate],
+    rules: EditorialRules,
+    window: tuple[datetime, datetime],
+) -> EditionItem:
+    article = lead.article
+    outlets = len({article.source, *(c.article.source for c in others)})
+    ranked = rank_story(
+        lead.verdict.scores.get(lead.section, 0.0),
+        article.source,
+        article.published_at,
+        window,
+        outlets,
+        rules.ranking,
+    )
+    reasons = ranked.reasons + lead.verdict.reasons.get(lead.section, ())
+    if lead.pinned:
+        reasons = ("pinned by an editor", *reasons)
+    also = tuple(k for k in lead.verdict.sections if k != lead.section)
+    return EditionItem(
+        article_id=article.article_id,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        published_at=article.published_at,
+        summary=summarize(article.summary or article.text, rules.summary_chars),
+        score=ranked.score,
+        reasons=reasons,
+        also=also,
+        duplicates=tuple(
+            Duplicate(c.article.article_id, c.article.url, c.article.source, c.article.title)
+            for c in sorted(others, key=lambda c: (c.article.published_at, c.article.article_id))
+        ),
+        pinned=lead.pinned,
+    )
+
+
+def trim_to_budget(edition: Edition, size_of: Callable[[Edition], int], budget: int) -> Edition:
+    """Drop the lowest-ranked unpinned stories until `size_of(edition)` fits `budget`."""
+    while size_of(edition) > budget:
+        removable = [i for s in edition.sections for i in s.items if not i.pinned]
+        if not removable:
+            return edition
+        worst = min(removable, key=lambda i: (i.score, i.published_at.timestamp(), -i.article_id))
+        edition = edition.without(
+            worst.article_id, SIZE_BUDGET, f"the email would exceed {budget:,} bytes"
+        )
+    return edition

@@ -1,27 +1,47 @@
-"""Classification of an article into one primary section and optional secondary ones."""
+"""Classification: one primary section (or none) and optional secondary sections per article.
+
+A section's score adds, for each of its weighted terms, the mentions in the text (at most
+three count), a bonus when the term is in the lead (the first paragraphs) and a larger one when
+it is in the headline. The primary section must also have evidence in the headline or the
+lead: a story that names a place only deep in its body is about something else.
+"""
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-# A term matches this many times at most: a long article that repeats a word is not more on-topic.
-_MAX_HITS_PER_TERM = 3
+from digest.core.text import paragraphs
+
+# Mentions of one term that count: a long article that repeats a word is not more on-topic.
+MAX_HITS_PER_TERM = 3
+LEAD_CHARS = 400
+
+
+def _alias_pattern(spec: str) -> str:
+    aliases = [a.strip() for a in spec.split("|") if a.strip()]
+    if not aliases:
+        raise ValueError(f"empty term {spec!r}")
+    return "|".join(r"\s+".join(re.escape(w) for w in alias.split()) for alias in aliases)
+
+
+def _whole_words(alternatives: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w-])(?:" + "|".join(alternatives) + r")(?![\w-])", re.IGNORECASE)
 
 
 def compile_term(spec: str) -> re.Pattern[str]:
     """Compile `"kyiv|kiev"` or `"house of representatives"` into a whole-word, case-blind regex."""
-    aliases = [a.strip() for a in spec.split("|") if a.strip()]
-    if not aliases:
-        raise ValueError(f"empty term {spec!r}")
-    parts = [r"\s+".join(re.escape(word) for word in alias.split()) for alias in aliases]
-    return re.compile(r"(?<![\w-])(?:" + "|".join(parts) + r")(?![\w-])", re.IGNORECASE)
+    return _whole_words([_alias_pattern(spec)])
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
     spec: str
     weight: float
-    pattern: re.Pattern[str]
+
+    @property
+    def label(self) -> str:
+        return self.spec.split("|")[0].strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,28 +51,81 @@ class SectionRule:
     key: str
     title: str
     terms: tuple[Term, ...]
-    exclude: tuple[Term, ...] = ()
-    title_weight: float = 2.0
-    min_score: float = 3.0
+    exclude: tuple[str, ...] = ()
+    title_weight: float = 3.0
+    lead_weight: float = 1.0
+    min_score: float = 5.0
+    quota: int | None = None
+    # One alternation for all terms, a named group per term: a single pass finds every term.
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    exclude_pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups = [f"(?P<t{i}>{_alias_pattern(t.spec)})" for i, t in enumerate(self.terms)]
+        object.__setattr__(self, "pattern", _whole_words(groups))
+        excluded = [_alias_pattern(s) for s in self.exclude]
+        object.__setattr__(self, "exclude_pattern", _whole_words(excluded) if excluded else None)
 
     @classmethod
     def build(
-        cls,
-        key: str,
-        title: str,
-        terms: Mapping[str, float],
-        exclude: Sequence[str] = (),
-        title_weight: float = 2.0,
-        min_score: float = 3.0,
+        cls, key: str, title: str, terms: Mapping[str, float], **options: object
     ) -> "SectionRule":
-        return cls(
-            key=key,
-            title=title,
-            terms=tuple(Term(s, w, compile_term(s)) for s, w in terms.items()),
-            exclude=tuple(Term(s, 0.0, compile_term(s)) for s in exclude),
-            title_weight=title_weight,
-            min_score=min_score,
+        return cls(key, title, tuple(Term(s, w) for s, w in terms.items()), **options)  # type: ignore[arg-type]
+
+    def hits(self, text: str) -> Counter[int]:
+        """How often each term (by index) occurs in `text`."""
+        return Counter(int(m.lastgroup[1:]) for m in self.pattern.finditer(text) if m.lastgroup)
+
+
+@dataclass(frozen=True, slots=True)
+class Zones:
+    """The parts of an article that weigh differently: headline, lead, and the whole text."""
+
+    headline: str
+    lead: str
+    text: str
+
+    @classmethod
+    def of(cls, title: str, text: str, summary: str = "") -> "Zones":
+        # The lead is the first paragraph: later ones of a teaser often start other stories.
+        lead = (paragraphs(summary) or paragraphs(text) or [""])[0]
+        return cls(title, lead[:LEAD_CHARS], text if summary in text else f"{summary}\n\n{text}")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionScore:
+    score: float
+    reasons: tuple[str, ...]
+    prominent: bool  # a term in the headline or the lead
+
+
+def score_section(rule: SectionRule, zones: Zones) -> SectionScore:
+    if rule.exclude_pattern is not None:
+        found = rule.exclude_pattern.search(zones.headline) or rule.exclude_pattern.search(
+            zones.lead
         )
+        if found:
+            return SectionScore(0.0, (f"excluded: '{found.group(0)}' in headline or lead",), False)
+    in_headline, in_lead, in_text = (
+        rule.hits(zones.headline),
+        rule.hits(zones.lead),
+        rule.hits(zones.text),
+    )
+    score, reasons = 0.0, []
+    for index, term in enumerate(rule.terms):
+        mentions = min(in_text[index], MAX_HITS_PER_TERM)
+        gained = term.weight * (
+            mentions
+            + (rule.title_weight if in_headline[index] else 0.0)
+            + (rule.lead_weight if in_lead[index] else 0.0)
+        )
+        if gained:
+            score += gained
+            where = [w for w, hit in (("headline", in_headline), ("lead", in_lead)) if hit[index]]
+            if in_text[index]:
+                where.append(f"{in_text[index]}× in text")
+            reasons.append(f"'{term.label}' in {', '.join(where)} (+{gained:g})")
+    return SectionScore(round(score, 3), tuple(reasons), bool(in_headline or in_lead))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,42 +142,39 @@ class Classification:
         return ((self.primary,) if self.primary else ()) + self.secondary
 
 
-def score_section(rule: SectionRule, title: str, text: str) -> tuple[float, tuple[str, ...]]:
-    """Score one section for an article: weighted term hits, with hits in the headline boosted."""
-    for term in rule.exclude:
-        if term.pattern.search(title) or term.pattern.search(text):
-            return 0.0, (f"excluded by '{term.spec}'",)
-    score = 0.0
-    reasons: list[str] = []
-    for term in rule.terms:
-        body_hits = min(len(term.pattern.findall(text)), _MAX_HITS_PER_TERM)
-        in_title = term.pattern.search(title) is not None
-        gained = term.weight * body_hits + (term.weight * rule.title_weight if in_title else 0.0)
-        if gained:
-            score += gained
-            where = (
-                "headline + body" if in_title and body_hits else "headline" if in_title else "body"
-            )
-            reasons.append(f"'{term.spec.split('|')[0]}' in {where} (+{gained:g})")
-    return score, tuple(reasons)
-
-
-def classify(title: str, text: str, rules: Iterable[SectionRule]) -> Classification:
-    """Pick the best-scoring section that reaches its minimum; the others that reach theirs are
-    secondary. Ties go to the section listed first in the configuration."""
-    scores: dict[str, float] = {}
-    reasons: dict[str, tuple[str, ...]] = {}
-    qualified: list[tuple[float, int, str]] = []
-    for order, rule in enumerate(rules):
-        score, why = score_section(rule, title, text)
-        scores[rule.key], reasons[rule.key] = score, why
-        if score >= rule.min_score and score > 0:
-            qualified.append((-score, order, rule.key))
-    qualified.sort()
-    keys = [key for _, _, key in qualified]
-    return Classification(
-        primary=keys[0] if keys else None,
-        secondary=tuple(keys[1:]),
-        scores=scores,
-        reasons=reasons,
+def classify(
+    title: str,
+    text: str,
+    rules: Sequence[SectionRule],
+    summary: str = "",
+    off_topic: re.Pattern[str] | None = None,
+) -> Classification:
+    """Pick the best-scoring section that reaches its minimum with evidence in the headline or
+    lead; other sections that reach their minimum are secondary. `off_topic` (sport, culture)
+    in the headline or lead keeps the article out of every section. Ties go to the section
+    listed first."""
+    zones = Zones.of(title, text, summary)
+    if off_topic is not None and (
+        found := off_topic.search(zones.headline) or off_topic.search(zones.lead)
+    ):
+        reason = (f"off-topic: '{found.group(0)}' in headline or lead",)
+        return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: reason for r in rules})
+    results = {rule.key: score_section(rule, zones) for rule in rules}
+    ranked = sorted(
+        (-result.score, order, rule.key)
+        for order, (rule, result) in enumerate(zip(rules, results.values(), strict=True))
+        if result.score >= rule.min_score
     )
+    keys = [key for _, _, key in ranked]
+    primary = next((key for key in keys if results[key].prominent), None)
+    return Classification(
+        primary=primary,
+        secondary=tuple(key for key in keys if key != primary),
+        scores={key: result.score for key, result in results.items()},
+        reasons={key: result.reasons for key, result in results.items()},
+    )
+
+
+def off_topic_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern for the terms that mark a story as outside every section."""
+    return _whole_words([_alias_pattern(t) for t in terms]) if terms else None

@@ -28,10 +28,11 @@ def parse_feed(data: bytes, origin: str, max_depth: int, max_chars: int) -> Batc
         raise IngestError(f"{origin}: not an RSS or Atom feed")
     source = one_line(parsed.feed.get("title", "")) or origin
     batch = Batch(origin=origin, kind="feed", title=source)
+    language = str(parsed.feed.get("language", ""))
     for number, entry in enumerate(parsed.entries, start=1):
         where = f"{origin}: entry {number}"
         try:
-            batch.articles.append(_entry(entry, source, max_depth, max_chars))
+            batch.articles.append(_entry(entry, source, language, max_depth, max_chars))
         except IngestError as exc:
             batch.rejected.append(Rejection(where, str(exc)))
     return batch
@@ -43,19 +44,25 @@ def _describe(exc: Exception | None) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _published(entry: Any) -> datetime | None:
+_DATE_SETTINGS = {"RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC"}
+
+
+def _localised_date(raw: str, language: str) -> datetime | None:
+    """A date in the feed's language, tried first: guessing among all languages is slow."""
+    hint = [language[:2].lower()] if language[:2].isalpha() else None
+    found = dateparser.parse(raw, languages=hint, settings=_DATE_SETTINGS) if hint else None
+    return found or dateparser.parse(raw, settings=_DATE_SETTINGS)
+
+
+def _published(entry: Any, language: str) -> datetime | None:
     """The entry's date; dates feedparser cannot read (e.g. 'Seg, 24 Set 2018') go to dateparser."""
     # Only ask for keys the entry has: feedparser warns when "updated" falls back to "published".
     for key in ("published_parsed", "updated_parsed"):
         if key in entry and (stamp := entry[key]):
             return datetime.fromtimestamp(calendar.timegm(stamp), UTC)
     for key in ("published", "updated"):
-        if key in entry and (raw := entry[key]):
-            found = dateparser.parse(
-                raw, settings={"RETURN_AS_TIMEZONE_AWARE": True, "TIMEZONE": "UTC"}
-            )
-            if found is not None:
-                return found.astimezone(UTC)
+        if key in entry and entry[key] and (found := _localised_date(entry[key], language)):
+            return found.astimezone(UTC)
     return None
 
 
@@ -68,7 +75,7 @@ def _without_read_more(text: str) -> str:
     return "\n\n".join(p for p in text.split("\n\n") if not _READ_MORE.match(p))
 
 
-def _entry(entry: Any, source: str, max_depth: int, max_chars: int) -> ParsedArticle:
+def _entry(entry: Any, source: str, language: str, max_depth: int, max_chars: int) -> ParsedArticle:
     body = _body_html(entry)
     safe, text = bounded_html(body, max_depth, max_chars)
     text = _without_read_more(text)
@@ -89,5 +96,5 @@ def _entry(entry: Any, source: str, max_depth: int, max_chars: int) -> ParsedArt
         guid=one_line(entry.get("id", "")) or None,
         author=one_line(entry.get("author", "")) or None,
         summary=summary,
-        published_at=_published(entry),
+        published_at=_published(entry, language),
     )

@@ -30,6 +30,7 @@ UNFINISHED = ("pending", "deferred")
 @dataclass(slots=True)
 class SendReport:
     edition_key: str
+    skipped: str | None = None
     queued: int = 0
     attempted: int = 0
     locations: list[str] = field(default_factory=list)
@@ -55,6 +56,8 @@ class _Variants:
     def for_sections(self, chosen: list[str] | None) -> Rendered | None:
         """The variant for a subscriber's chosen sections (None: all), or None when none of
         them has a story in this edition."""
+        if not self._all:  # a quiet-day edition: the same short note for everyone
+            return self._cache[self._all]
         wanted = self._all if chosen is None else self._all & frozenset(chosen)
         if not wanted:
             return None
@@ -65,7 +68,9 @@ class _Variants:
 
 def send(app: App, day: date, transport: Transport | None = None) -> SendReport:
     """Build the edition if needed, then deliver it to every active subscriber exactly once."""
-    build(app, day)
+    built = build(app, day)
+    if built.status == "skipped":
+        return SendReport(f"{built.edition.name}:{day}", skipped=built.skip_reason)
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
         report = SendReport(edition_key=f"{row.name}:{day}")

@@ -1,18 +1,18 @@
-"""Building, freezing, rendering and previewing editions."""
+"""Building, freezing, adjusting, analysing and previewing editions."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from digest.core.edition import Edition, build_edition, day_window
+from digest.core.edition import Edition, Override, build_edition, edition_window, trim_to_budget
 from digest.errors import EditionError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
 from digest.service.messages import PREVIEW_RECIPIENT, compose
-from digest.store.articles import articles_between
-from digest.store.editions import find_edition, has_deliveries
+from digest.store.articles import articles_between, articles_by_id
+from digest.store.editions import find_edition, has_deliveries, overrides_for, set_override
 from digest.store.tables import EditionRow
 
 
@@ -22,48 +22,111 @@ class Built:
     status: str
     created: bool
     html_bytes: int
+    skip_reason: str | None = None
 
 
-def _compose(app: App, session: Session, day: date) -> Edition:
+def window_for(app: App, day: date) -> tuple[datetime, datetime]:
+    edition = app.settings.edition
+    return edition_window(day, edition.timezone, edition.send_time, edition.window_hours)
+
+
+def _compose(
+    app: App,
+    session: Session,
+    window: tuple[datetime, datetime],
+    day: date | None,
+    overrides: list[Override],
+    trim: bool,
+) -> Edition:
     settings = app.settings
-    start, end = day_window(day, settings.edition.timezone)
-    edition = build_edition(
-        articles_between(session, start, end),
-        settings.section_rules(),
+    articles = articles_between(session, *window)
+    # A pinned article from outside the window is still the editor's choice.
+    missing = {o.article_id for o in overrides if o.action == "pin"} - {
+        a.article_id for a in articles
+    }
+    articles += articles_by_id(session, missing)
+    return build_edition(
+        articles,
+        settings.editorial_rules(),
         name=settings.edition.name,
         day=day,
         timezone=settings.edition.timezone,
-        max_items_per_section=settings.edition.max_items_per_section,
-        summary_chars=settings.edition.summary_chars,
+        window=window,
+        overrides=overrides,
+        trim=trim,
     )
-    if edition.item_count == 0:
-        raise EditionError(
-            f"no stored article published on {day} ({settings.edition.timezone}) matches a "
-            "section: nothing to build (ingest that day's articles first)"
-        )
-    return edition
+
+
+def _fit(app: App, renderer: Renderer, edition: Edition) -> tuple[Edition, Rendered]:
+    """Drop the lowest-ranked stories until the HTML fits the budget; render the result."""
+    budget = int(app.settings.edition.html_budget_kb * 1024)
+    edition = trim_to_budget(edition, lambda e: len(renderer.render(e).html.encode()), budget)
+    return edition, renderer.render(edition)
 
 
 def build(app: App, day: date, rebuild: bool = False) -> Built:
     """Freeze the edition for `day`, or return the frozen one. A rebuild is refused once sending
     has started, so what subscribers receive never changes under them."""
-    renderer = Renderer(app.settings)
+    settings = app.settings
+    renderer = Renderer(settings)
     with app.transaction() as session:
-        row = find_edition(session, app.settings.edition.name, day)
+        row = find_edition(session, settings.edition.name, day)
         if row is not None and not rebuild:
-            return Built(Edition.from_dict(row.content), row.status, False, len(row.html))
+            return _built(row, created=False)
         if row is not None and has_deliveries(session, row.edition_id):
-            raise EditionError(
-                f"edition {row.name}:{day} has started sending; it cannot be rebuilt"
-            )
-        edition = _compose(app, session, day)
-        rendered = renderer.render(edition)
+            raise EditionError(f"edition {row.name}:{day} is being sent; it can no longer change")
+        overrides = [
+            Override(o.article_id, o.action, o.section, o.note)  # type: ignore[arg-type]
+            for o in overrides_for(session, settings.edition.name, day)
+        ]
+        edition = _compose(app, session, window_for(app, day), day, overrides, trim=True)
         if row is None:
             row = EditionRow(name=edition.name, day=day)
             session.add(row)
-        row.status, row.content, row.built_at = "frozen", edition.to_dict(), app.now()
+        row.content, row.built_at, row.skip_reason = edition.to_dict(), app.now(), None
+        if edition.item_count == 0 and settings.edition.empty_policy == "skip":
+            row.status, row.subject, row.html, row.text = "skipped", "", "", ""
+            row.skip_reason = (
+                f"no story for any section among {len(edition.dropped)} articles in the window"
+            )
+            return _built(row, created=True)
+        edition, rendered = _fit(app, renderer, edition)
+        row.status, row.content = "frozen", edition.to_dict()
         row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
-        return Built(edition, row.status, True, len(rendered.html.encode()))
+        return _built(row, created=True)
+
+
+def _built(row: EditionRow, created: bool) -> Built:
+    edition = Edition.from_dict(row.content)
+    return Built(edition, row.status, created, len(row.html.encode()), row.skip_reason)
+
+
+def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
+    """An edition over any window, for analysis: not frozen, nothing sent."""
+    with app.transaction() as session:
+        edition = _compose(app, session, (since, until), None, [], trim)
+    if trim and edition.item_count:
+        edition, _ = _fit(app, Renderer(app.settings), edition)
+    return edition
+
+
+def decide(
+    app: App, day: date, article_id: int, action: str, section: str | None, note: str
+) -> Built:
+    """Record an editor's pin or drop for an article, then rebuild the edition with it."""
+    settings = app.settings
+    if section is not None and section not in {s.key for s in settings.sections}:
+        raise EditionError(f"unknown section {section!r}")
+    with app.transaction() as session:
+        if not articles_by_id(session, [article_id]):
+            raise EditionError(f"no stored article with id {article_id}")
+        row = find_edition(session, settings.edition.name, day)
+        if row is not None and has_deliveries(session, row.edition_id):
+            raise EditionError(f"edition {row.name}:{day} is being sent; it can no longer change")
+        set_override(
+            session, settings.edition.name, day, article_id, action, section, note, app.now()
+        )
+    return build(app, day, rebuild=True)
 
 
 def frozen_edition(session: Session, app: App, day: date) -> EditionRow:
@@ -85,6 +148,8 @@ class PreviewFiles:
 def preview(app: App, day: date, out: Path) -> PreviewFiles:
     """Write the frozen edition as a reader would get it: HTML, text and a complete .eml."""
     built = build(app, day)
+    if built.status == "skipped":
+        raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
         rendered = Rendered(row.subject, row.html, row.text)

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from digest.core.articles import Article, ParsedArticle
@@ -82,33 +82,42 @@ def _fill(
     row.published_at, row.updated_at = article.published_at, now
 
 
+# When an article was published, or, for feeds that give no date, when it was first seen.
+_EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
+
+
 def _to_article(row: ArticleRow) -> Article:
-    assert row.published_at is not None
     return Article(
         article_id=row.article_id,
         title=row.title,
         text=row.text,
         source=row.source_name,
         url=row.url,
-        published_at=row.published_at,
+        published_at=row.published_at or row.ingested_at,
         summary=row.summary,
     )
 
 
+def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[ArticleRow]]:
+    query = select(ArticleRow)
+    if start is not None and end is not None:
+        query = query.where(start <= _EFFECTIVE_AT, end > _EFFECTIVE_AT)
+    return query
+
+
 def articles_between(session: Session, start: datetime, end: datetime) -> list[Article]:
-    """Articles published in [start, end), oldest first."""
-    rows = session.scalars(
-        select(ArticleRow)
-        .where(ArticleRow.published_at >= start, ArticleRow.published_at < end)
-        .order_by(ArticleRow.published_at, ArticleRow.article_id)
-    )
+    """Articles published (or, undated, first seen) in [start, end), oldest first."""
+    rows = session.scalars(_in_window(start, end).order_by(_EFFECTIVE_AT, ArticleRow.article_id))
+    return [_to_article(row) for row in rows]
+
+
+def articles_by_id(session: Session, article_ids: Iterable[int]) -> list[Article]:
+    rows = session.scalars(select(ArticleRow).where(ArticleRow.article_id.in_(list(article_ids))))
     return [_to_article(row) for row in rows]
 
 
 def list_articles(
     session: Session, start: datetime | None = None, end: datetime | None = None
 ) -> Sequence[ArticleRow]:
-    query = select(ArticleRow).order_by(ArticleRow.published_at.desc(), ArticleRow.article_id)
-    if start is not None and end is not None:
-        query = query.where(ArticleRow.published_at >= start, ArticleRow.published_at < end)
-    return session.scalars(query).all()
+    order = (_EFFECTIVE_AT.desc(), ArticleRow.article_id)
+    return session.scalars(_in_window(start, end).order_by(*order)).all()

@@ -115,12 +115,32 @@ class EditionRow(Base):
     edition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     day: Mapped[date] = mapped_column(Date)
+    # frozen, sending, sent, or skipped (an empty day under the "skip" policy).
     status: Mapped[str] = mapped_column(String(16))
+    skip_reason: Mapped[str | None] = mapped_column(Text)
     content: Mapped[dict[str, Any]]
     subject: Mapped[str] = mapped_column(String(500))
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     built_at: Mapped[datetime]
+
+
+class EditionOverride(Base):
+    """An editor's pin or drop of one article for one edition, applied at every (re)build."""
+
+    __tablename__ = "edition_overrides"
+    __table_args__ = (
+        UniqueConstraint("name", "day", "article_id", name="uq_edition_overrides_article"),
+    )
+
+    override_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.article_id"))
+    action: Mapped[str] = mapped_column(String(8))
+    section: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
 
 
 class Delivery(Base):

@@ -1,0 +1,32 @@
+"""Classification and clustering quality on the hand-labelled set (tests/data/labels.jsonl).
+
+.venv/bin/python bench/quality.py
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+from quality import classification_report, clustering_report
+
+
+def main() -> None:
+    score, per_class, errors = classification_report()
+    print(f"primary section, macro-F1 over {', '.join(per_class)}: {score:.3f}")
+    print("  per class: " + ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()))
+    for error in errors:
+        print(f"  miss: {error}")
+    pairs = clustering_report()
+    print(
+        f"same-story pairs: precision {pairs.precision:.2f}, recall {pairs.recall:.2f} "
+        f"({pairs.predicted} predicted, {pairs.expected} labelled)"
+    )
+    for a, b in pairs.false_pairs:
+        print(f"  folded but different: {a!r} / {b!r}")
+    for a, b in pairs.missed_pairs:
+        print(f"  same but kept apart: {a!r} / {b!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Story clustering: the same event reported by several outlets becomes one story.
+
+Articles are compared on their headline and lead as TF-IDF vectors. Candidate pairs come from
+an inverted index of each article's most distinctive words, so a day of thousands of articles
+needs only a few comparisons per article. A pair is the same story when the texts are close
+(cosine similarity) or the headlines nearly match (rapidfuzz), the two were published close
+in time, and their headlines do not name different dates or figures.
+"""
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import snowballstemmer
+from rapidfuzz import fuzz
+
+from digest.core.text import paragraphs
+
+_WORD = re.compile(r"[^\W\d_][\w'’]*|\d[\d,.]*\d|\d", re.UNICODE)
+_STOPWORDS = frozenset(
+    "a about after again against all also am an and any are as at be because been before being"
+    " between both but by can could did do does doing down during each few for from further had"
+    " has have having he her here hers him his how i if in into is it its itself just me more"
+    " most my no nor not now of off on once only or other our out over own same she should so"
+    " some such than that the their them then there these they this those through to too under"
+    " until up very was we were what when where which while who whom why will with would you"
+    " your says said say saying new news live latest update updates report reports year years"
+    " day days week weeks one two first last amid after over new us".split()
+)
+_DISTINCT = frozenset(
+    "january february march april may june july august september october november december"
+    " jan feb mar apr jun jul aug sep sept oct nov dec"
+    " monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_STEMMER = snowballstemmer.stemmer("english")
+# Words per article kept in the candidate index, and the most articles one word may index.
+_INDEX_WORDS = 10
+_MAX_POSTING = 200
+_LEAD_WORDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRules:
+    similarity: float = 0.4
+    title_similarity: float = 88.0
+    max_hours_apart: float = 36.0
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """What clustering needs to know of an article."""
+
+    title: str
+    lead: str
+    published_at: datetime
+
+
+def _words(text: str) -> list[str]:
+    return [
+        w
+        for w in (m.group(0).casefold().replace("’", "'") for m in _WORD.finditer(text))
+        if w not in _STOPWORDS and (len(w) > 2 or w.isdigit())
+    ]
+
+
+def _markers(title: str) -> frozenset[str]:
+    """Dates and figures named in a headline: two headlines naming different ones differ."""
+    return frozenset(w for w in _words(title) if w in _DISTINCT or w[0].isdigit())
+
+
+class _UnionFind:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def _vectors(docs: Sequence[Doc]) -> list[dict[str, float]]:
+    counts = []
+    for doc in docs:
+        lead = " ".join(" ".join(paragraphs(doc.lead)).split()[:_LEAD_WORDS])
+        # The headline counts twice: it states the event; the lead adds the facts. Stems let
+        # "returns" meet "return" and "Ukrainian" meet "Ukraine".
+        words = _STEMMER.stemWords(_words(doc.title)) * 2 + _STEMMER.stemWords(_words(lead))
+        counts.append(Counter(words))
+    df = Counter(word for c in counts for word in c)
+    n = len(docs)
+    vectors = []
+    for c in counts:
+        weights = {w: tf * (math.log((n + 1) / (df[w] + 1)) + 1.0) for w, tf in c.items()}
+        norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
+        vectors.append({w: v / norm for w, v in weights.items()})
+    return vectors
+
+
+def _candidates(vectors: Sequence[dict[str, float]]) -> set[tuple[int, int]]:
+    postings: dict[str, list[int]] = defaultdict(list)
+    for i, vector in enumerate(vectors):
+        for word in sorted(vector, key=lambda w: (-vector[w], w))[:_INDEX_WORDS]:
+            postings[word].append(i)
+    shared: Counter[tuple[int, int]] = Counter()
+    for members in postings.values():
+        if len(members) > _MAX_POSTING:
+            continue
+        for a_index, a in enumerate(members):
+            for b in members[a_index + 1 :]:
+                shared[(a, b)] += 1
+    return {pair for pair, count in shared.items() if count >= 2}
+
+
+def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b.get(w, 0.0) for w, v in a.items())
+
+
+def same_story(
+    a: Doc, b: Doc, va: dict[str, float], vb: dict[str, float], rules: ClusterRules
+) -> bool:
+    hours = abs((a.published_at - b.published_at).total_seconds()) / 3600
+    if hours > rules.max_hours_apart:
+        return False
+    ma, mb = _markers(a.title), _markers(b.title)
+    if ma and mb and not ma & mb:
+        return False
+    if _cosine(va, vb) >= rules.similarity:
+        return True
+    return fuzz.token_set_ratio(a.title.casefold(), b.title.casefold()) >= rules.title_similarity
+
+
+def cluster(docs: Sequence[Doc], rules: ClusterRules) -> list[list[int]]:
+    """Groups of indexes into `docs` that report the same story, each sorted, in order of
+    their first member; an article alike to no other forms a group of one."""
+    vectors = _vectors(docs)
+    groups = _UnionFind(len(docs))
+    for a, b in sorted(_candidates(vectors)):
+        if same_story(docs[a], docs[b], vectors[a], vectors[b], rules):
+            groups.union(a, b)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(docs)):
+        members[groups.find(i)].append(i)
+    return sorted(members.values())

@@ -1,0 +1,89 @@
+"""Story clustering on explicit articles: what folds together and what must stay apart."""
+
+from datetime import UTC, datetime, timedelta
+
+from digest.core.clustering import ClusterRules, Doc, cluster
+
+T0 = datetime(2024, 8, 8, 9, 0, tzinfo=UTC)
+RULES = ClusterRules()
+
+BACKGROUND = [
+    Doc("Chip makers report record quarter on AI demand", "Revenue rose 40 percent.", T0),
+    Doc("Storm batters Florida coast", "Hurricane winds cut power to a million homes.", T0),
+    Doc("Central bank in Japan raises rates", "The yen rallied after the decision.", T0),
+    Doc("Wildfires force evacuations in Greece", "Firefighters battled blazes near Athens.", T0),
+]
+
+
+def groups(docs: list[Doc]) -> list[list[int]]:
+    return [g for g in cluster(docs + BACKGROUND, RULES) if len(g) > 1]
+
+
+def test_lightly_edited_wire_copy_folds_together() -> None:
+    wire = Doc(
+        "Ukraine launches surprise incursion into Russia's Kursk region",
+        "Ukrainian troops crossed the border into Russia's Kursk region on Tuesday in the "
+        "largest cross-border assault of the war, Russian officials said.",
+        T0,
+    )
+    edited = Doc(
+        "Ukrainian forces launch surprise incursion into Kursk region of Russia",
+        "Ukrainian troops crossed into Russia's Kursk region on Tuesday in the biggest "
+        "cross-border assault of the war, according to Russian officials.",
+        T0 + timedelta(hours=3),
+    )
+    assert groups([wire, edited]) == [[0, 1]]
+
+
+def test_near_identical_headlines_fold_even_with_different_teasers() -> None:
+    a = Doc("Hamas names Yahya Sinwar as its new political leader", "Read more on our site.", T0)
+    b = Doc("Hamas names Sinwar as new political leader", "Live updates follow.", T0)
+    assert groups([a, b]) == [[0, 1]]
+
+
+def test_two_meetings_on_the_same_topic_stay_apart() -> None:
+    june = Doc(
+        "Fed holds interest rates steady in June",
+        "The Federal Reserve left its benchmark rate unchanged and signalled patience.",
+        T0,
+    )
+    july = Doc(
+        "Fed holds interest rates steady in July",
+        "The Federal Reserve left its benchmark rate unchanged and signalled patience.",
+        T0 + timedelta(hours=30),
+    )
+    assert groups([june, july]) == []
+
+
+def test_two_votes_in_the_same_chamber_stay_apart() -> None:
+    defense = Doc(
+        "Senate passes defense policy bill",
+        "The annual defense authorization funds troop pay raises and new submarines.",
+        T0,
+    )
+    farm = Doc(
+        "Senate passes farm bill",
+        "The measure extends crop insurance and food assistance programs for five years.",
+        T0,
+    )
+    assert groups([defense, farm]) == []
+
+
+def test_the_same_headline_days_apart_is_a_different_story() -> None:
+    a = Doc("Drones strike Kyiv overnight", "Air defences shot down most of them.", T0)
+    b = Doc(
+        "Drones strike Kyiv overnight",
+        "Air defences shot down most of them.",
+        T0 + timedelta(days=3),
+    )
+    assert groups([a, b]) == []
+
+
+def test_clusters_are_deterministic_and_cover_every_article() -> None:
+    docs = [
+        Doc(f"Story {n} about topic {n % 3}", f"Lead text {n} on topic {n % 3}.", T0)
+        for n in range(30)
+    ]
+    first = cluster(docs, RULES)
+    assert first == cluster(docs, RULES)
+    assert sorted(i for g in first for i in g) == list(range(30))

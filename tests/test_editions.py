@@ -1,0 +1,160 @@
+"""Editions through the CLI: ad-hoc analysis, the JSON form, editors' decisions, empty days."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from conftest import DATA, SAMPLES, digest
+
+FEEDS = DATA / "feeds"
+
+
+@pytest.fixture
+def stocked(tmp_path: Path) -> Path:
+    assert digest("db", "upgrade").exit_code == 0
+    for feed in ("nyt_world_2024-08-08.xml", "bbc_news_frontpage_2024-08-08.xml"):
+        assert digest("ingest", str(FEEDS / feed)).exit_code == 0
+    return tmp_path
+
+
+def _json(result: Result) -> dict:  # type: ignore[type-arg]
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _ids(edition: dict) -> list[int]:  # type: ignore[type-arg]
+    ids = [i["article_id"] for s in edition["sections"] for i in s["items"]]
+    ids += [
+        d["article_id"] for s in edition["sections"] for i in s["items"] for d in i["duplicates"]
+    ]
+    return ids + [d["article_id"] for d in edition["dropped"]]
+
+
+def test_adhoc_json_accounts_for_every_article_in_the_window(stocked: Path) -> None:
+    edition = _json(digest("build", "--since", "2024-08-07", "--until", "2024-08-08", "--json"))
+    listed = digest("articles", "list", "--json").output.splitlines()
+    in_window = [
+        json.loads(line)["id"]
+        for line in listed
+        if "2024-08-07" <= json.loads(line)["published"][:10] <= "2024-08-08"
+    ]
+    assert sorted(_ids(edition)) == sorted(in_window)
+    item = edition["sections"][0]["items"][0]
+    assert {
+        "article_id",
+        "url",
+        "title",
+        "source",
+        "published",
+        "score",
+        "reasons",
+        "also",
+        "duplicates",
+    } <= item.keys()
+    assert {d["reason"] for d in edition["dropped"]} <= {"no-section", "quota", "size-budget"}
+    assert edition["date"] is None
+
+
+def test_no_trim_keeps_every_sectioned_story(stocked: Path) -> None:
+    trimmed = _json(digest("build", "--since", "2024-08-01", "--until", "2024-08-09", "--json"))
+    untrimmed = _json(
+        digest("build", "--since", "2024-08-01", "--until", "2024-08-09", "--no-trim", "--json")
+    )
+    count = lambda e: sum(len(s["items"]) for s in e["sections"])  # noqa: E731
+    assert count(untrimmed) > count(trimmed)
+    assert all(d["reason"] == "no-section" for d in untrimmed["dropped"])
+    assert any(d["reason"] == "quota" for d in trimmed["dropped"])
+
+
+def test_frozen_build_is_shown_again_unchanged(stocked: Path) -> None:
+    first = _json(digest("build", "--date", "2024-08-09", "--json"))
+    digest("ingest", str(FEEDS / "guardian_us_2018-01-31.rss"))
+    assert _json(digest("build", "--date", "2024-08-09", "--json")) == first
+
+
+def test_editor_pin_and_drop_rebuild_the_edition_until_it_is_sent(stocked: Path) -> None:
+    edition = _json(digest("build", "--date", "2024-08-09", "--json"))
+    top = edition["sections"][0]["items"][0]
+    outsider = next(d for d in edition["dropped"] if d["reason"] == "no-section")
+
+    dropped = digest(
+        "edition", "drop", "--date", "2024-08-09", str(top["article_id"]), "--note", "old news"
+    )
+    assert dropped.exit_code == 0, dropped.output
+    assert "left out (editor: old news)" in dropped.output
+    pinned = digest(
+        "edition",
+        "pin",
+        "--date",
+        "2024-08-09",
+        str(outsider["article_id"]),
+        "--section",
+        "congress",
+    )
+    assert "in Congress" in pinned.output
+
+    after = _json(digest("build", "--date", "2024-08-09", "--json"))
+    congress = next(s for s in after["sections"] if s["key"] == "congress")
+    assert congress["items"][0]["article_id"] == outsider["article_id"]
+    assert congress["items"][0]["pinned"] is True
+
+    digest("subscribers", "add", "editor@example.com")
+    assert digest("send", "--date", "2024-08-09").exit_code == 0
+    late = digest("edition", "drop", "--date", "2024-08-09", str(outsider["article_id"]))
+    assert late.exit_code == 1
+    assert "is being sent; it can no longer change" in late.stderr
+
+
+def test_unknown_article_or_section_is_refused(stocked: Path) -> None:
+    assert (
+        "no stored article with id 999999"
+        in digest("edition", "pin", "--date", "2024-08-09", "999999").stderr
+    )
+    assert (
+        "unknown section 'sport'"
+        in digest("edition", "pin", "--date", "2024-08-09", "1", "--section", "sport").stderr
+    )
+
+
+def test_an_empty_day_is_skipped_and_reported(stocked: Path) -> None:
+    built = digest("build", "--date", "2030-01-01")
+    assert built.exit_code == 0
+    assert "skipped" in built.output
+    digest("subscribers", "add", "quiet@example.com")
+    sent = digest("send", "--date", "2030-01-01")
+    assert sent.exit_code == 0
+    assert "was skipped" in sent.output and "nothing sent" in sent.output
+    report = digest("report").output
+    assert "daily:2030-01-01" in report and "skipped" in report
+
+
+def test_quiet_policy_sends_a_short_edition(stocked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_EDITION__EMPTY_POLICY", "quiet")
+    digest("subscribers", "add", "quiet@example.com", "--section", "congress")
+    sent = digest("send", "--date", "2030-01-01")
+    assert "1 sent" in sent.output
+    (message,) = (stocked / "var" / "outbox" / "new").iterdir()
+    assert "quiet day" in message.read_text()
+
+
+def test_html_budget_drops_the_lowest_ranked_stories(
+    stocked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loose = _json(digest("build", "--since", "2024-08-01", "--until", "2024-08-09", "--json"))
+    monkeypatch.setenv("DIGEST_EDITION__HTML_BUDGET_KB", "18")
+    tight = _json(digest("build", "--since", "2024-08-01", "--until", "2024-08-09", "--json"))
+    budget = [d for d in tight["dropped"] if d["reason"] == "size-budget"]
+    assert budget
+    kept = [i["score"] for s in tight["sections"] for i in s["items"]]
+    loose_scores = {i["article_id"]: i["score"] for s in loose["sections"] for i in s["items"]}
+    assert min(kept) >= max(loose_scores[d["article_id"]] for d in budget)
+
+
+def test_report_lists_editions_with_deliveries(stocked: Path) -> None:
+    digest("ingest", str(SAMPLES / "articles"))
+    digest("subscribers", "add", "r@example.com")
+    digest("send", "--date", "2024-06-24")
+    report = digest("report").output
+    assert "daily:2024-06-24" in report and "1 sent" in report

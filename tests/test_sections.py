@@ -1,0 +1,141 @@
+"""Classification with the default rules, on explicit articles shaped like real news."""
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_settings
+from digest.core.sections import SectionRule, classify, compile_term, off_topic_pattern
+from digest.ingest.textdump import parse_text_dump
+
+SEED = Path(__file__).parent / "data" / "2024-06-24-ukraine-peace-talks.txt"
+SETTINGS = load_settings()
+RULES = SETTINGS.section_rules()
+OFF_TOPIC = off_topic_pattern(SETTINGS.classification.off_topic)
+
+
+def verdict(title: str, lead: str, body: str = ""):  # type: ignore[no-untyped-def]
+    return classify(title, f"{lead}\n\n{body}".strip(), RULES, off_topic=OFF_TOPIC)
+
+
+def test_seed_is_ukraine_also_congress_and_middle_east() -> None:
+    seed = parse_text_dump(SEED.read_text(), "seed", "UTC", "seed")
+    result = classify(seed.title, seed.text, RULES, off_topic=OFF_TOPIC)
+    assert result.primary == "ukraine"
+    assert set(result.secondary) == {"congress", "middle_east"}
+    assert any(r.startswith("'ukraine' in headline") for r in result.reasons["ukraine"])
+
+
+HARD_CASES = [
+    pytest.param(
+        "House passes $95 billion aid package for Ukraine and Israel",
+        "The House voted 311 to 112 on Saturday to send billions in military aid to Ukraine and "
+        "Israel, after months of delay by Republicans.",
+        "congress",
+        {"ukraine", "middle_east"},
+        id="house vote on Ukraine and Israel aid",
+    ),
+    pytest.param(
+        "Republicans fail for a third time to elect a House speaker",
+        "Jim Jordan lost another floor vote as 25 Republicans opposed him, leaving the chamber "
+        "without a speaker for a third week.",
+        "congress",
+        set(),
+        id="speakership fight",
+    ),
+    pytest.param(
+        "Zelensky addresses Congress in plea for more weapons",
+        "Ukraine's president delivered an address to a joint meeting of Congress on Wednesday, "
+        "asking lawmakers for air defence systems.",
+        "congress",
+        {"ukraine"},
+        id="foreign leader addresses Congress",
+    ),
+    pytest.param(
+        "Senate appropriators unveil spending bill to avert a government shutdown",
+        "The continuing resolution would fund agencies until March.",
+        "congress",
+        set(),
+        id="appropriations",
+    ),
+    pytest.param(
+        "Ukrainian high jumper wins Olympic gold in Paris",
+        "Yaroslava Mahuchikh cleared 2.00 metres to take the title, a rare moment of joy for "
+        "Ukraine.",
+        None,
+        set(),
+        id="sport mentioning Ukraine",
+    ),
+    pytest.param(
+        "Ukrainian director's war drama wins top prize at the film festival",
+        "The jury praised the film's portrait of Kyiv under siege.",
+        None,
+        set(),
+        id="culture mentioning Ukraine",
+    ),
+    pytest.param(
+        "Drones hit Kyiv power plant as Russia steps up strikes",
+        "Russian forces launched dozens of drones overnight, Ukrainian officials said.",
+        "ukraine",
+        set(),
+        id="war news",
+    ),
+    pytest.param(
+        "Israeli strikes in Gaza kill dozens near school",
+        "Palestinian officials said the strikes hit a compound sheltering displaced families.",
+        "middle_east",
+        set(),
+        id="middle east news",
+    ),
+    pytest.param(
+        "Chip makers report record quarter",
+        "Demand for AI servers pushed revenue up 40 percent.",
+        None,
+        set(),
+        id="unrelated",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "lead", "primary", "secondary"), HARD_CASES)
+def test_hard_cases(title: str, lead: str, primary: str | None, secondary: set[str]) -> None:
+    result = verdict(title, lead)
+    assert result.primary == primary, result.reasons
+    assert secondary <= set(result.secondary)
+
+
+def test_a_passing_mention_deep_in_the_body_is_not_enough() -> None:
+    body = "\n\n".join(["Shipping rates rose again this quarter."] * 6)
+    result = verdict(
+        "Container shipping rates climb",
+        "Freight costs rose for a third month.",
+        body + "\n\nInsurers also cited the war in Ukraine and attacks near Kyiv and Odesa.",
+    )
+    assert result.primary is None
+    assert result.scores["ukraine"] >= 5  # enough evidence, but not in headline or lead
+
+
+def test_terms_match_whole_words_aliases_and_phrases() -> None:
+    pattern = compile_term("kyiv|kiev|house of representatives")
+    assert pattern.search("in Kiev today")
+    assert pattern.search("the House  of\nRepresentatives voted")
+    assert not pattern.search("Kievan Rus")
+    assert not pattern.search("housekeeping")
+
+
+def test_section_exclusion_applies_to_headline_and_lead() -> None:
+    rule = SectionRule.build("ukraine", "Ukraine", {"ukraine": 3.0}, exclude=("eurovision",))
+    excluded = classify("Ukraine wins Eurovision", "Ukraine celebrates.", [rule])
+    assert excluded.primary is None
+    assert excluded.reasons["ukraine"] == ("excluded: 'Eurovision' in headline or lead",)
+    kept = classify(
+        "Ukraine strikes deal", "Ukraine and donors agree.\n\nLater, Eurovision.", [rule]
+    )
+    assert kept.primary == "ukraine"
+
+
+def test_ties_go_to_the_section_listed_first() -> None:
+    a = SectionRule.build("a", "A", {"alpha": 2.0})
+    b = SectionRule.build("b", "B", {"beta": 2.0})
+    result = classify("alpha beta", "alpha beta", [b, a])
+    assert result.primary == "b" and result.secondary == ("a",)
