@@ -1,11 +1,13 @@
 """Shared fixtures: a migrated SQLite file, a real SMTP server, and a PostgreSQL database."""
 
+import json
 import os
 import shutil
 import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -157,3 +159,26 @@ def digest(*args: str) -> Result:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
+
+
+def write_busy_day(path: Path, day: str) -> Path:
+    """A JSONL file of every labelled news item that belongs in a section (real headlines and
+    teasers from the test feeds), re-dated across one day: a digest of 30-odd stories."""
+    from quality import labelled_items
+
+    items = [i.article for i in labelled_items() if i.section != "none"]
+    start = datetime.fromisoformat(f"{day}T07:30:00+00:00")
+    lines = [
+        json.dumps(
+            {
+                "title": a.title,
+                "url": a.url or f"https://example.com/item/{a.article_id}",
+                "source": a.source,
+                "published": (start + timedelta(minutes=40 * n)).isoformat(),
+                "text": a.text or a.title,
+            }
+        )
+        for n, a in enumerate(items)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

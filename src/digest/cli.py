@@ -17,7 +17,7 @@ from digest.config import load_settings
 from digest.core.edition import Edition, day_window
 from digest.core.sections import classify, off_topic_pattern
 from digest.errors import DigestError
-from digest.service import delivery, editions, subscribers
+from digest.service import checks, delivery, editions, subscribers
 from digest.service.app import App
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
@@ -234,7 +234,7 @@ def build_cmd(
     no_trim: bool,
     as_json: bool,
 ) -> None:
-    """Build and freeze the edition for a date, or analyse any window.
+    """Build and freeze an edition, or analyse any window.
 
     With --date: selects the window's articles, sorts them into sections, folds stories told
     by several outlets, ranks, trims to the quotas and the size budget, renders and freezes
@@ -365,6 +365,26 @@ def preview_cmd(ctx: click.Context, day: date, out_dir: Path) -> None:
     out.print(f"HTML preview: {files.html}")
     out.print(f"Plain text:   {files.text}")
     out.print(f"Message:      {files.eml}")
+
+
+@cli.command("check")
+@date_option
+@click.pass_context
+def check_cmd(ctx: click.Context, day: date) -> None:
+    """Run the pre-send checks on every variant of an edition.
+
+    Size against the clip budget, required headers, leftover placeholders, link and image
+    hygiene, and that the text and HTML parts carry the same stories. `digest send` runs the
+    same checks and refuses to send an edition that fails them.
+    """
+    results = checks.check(_app(ctx), day)
+    for variant in results:
+        out.print(f"Variant {', '.join(variant.sections) or 'all sections'}:")
+        for finding in variant.findings:
+            mark = "ok  " if finding.passed else "FAIL"
+            out.print(f"  {mark} {finding.check}: {finding.detail}")
+    if not all(v.passed for v in results):
+        ctx.exit(1)
 
 
 @cli.command("send")

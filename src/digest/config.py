@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     HttpUrl,
     NameEmail,
@@ -71,7 +73,7 @@ class EditionSettings(_Table):
     timezone: Timezone = "UTC"
     send_time: time = time(7, 0)
     window_hours: float = Field(24.0, gt=0, le=24 * 14)
-    subject: str = "{title} · {date:%A, %B %-d, %Y}"
+    subject: str = "{{ title }} · {{ date_long }}"
     title: str = "The Daily Digest"
     max_items_per_section: int = Field(5, ge=1, le=100)
     summary_chars: int = Field(320, ge=80, le=2000)
@@ -80,14 +82,27 @@ class EditionSettings(_Table):
 
     @field_validator("subject")
     @classmethod
-    def _subject_formats(cls, value: str) -> str:
+    def _subject_renders(cls, value: str) -> str:
+        sample = {
+            "title": "T",
+            "date": date(2024, 6, 24),
+            "date_long": "Monday, June 24, 2024",
+            "top_headline": "Headline",
+            "story_count": 3,
+        }
         try:
-            value.format(title="T", date=date(2024, 6, 24))
-        except (KeyError, IndexError, ValueError) as exc:
+            subject_environment().from_string(value).render(sample)
+        except jinja2.TemplateError as exc:
             raise ValueError(
-                f"a pattern using only {{title}} and {{date}} ({type(exc).__name__}: {exc})"
+                "a Jinja pattern using title, date, date_long, top_headline and story_count "
+                f"({exc})"
             ) from None
         return value
+
+
+def subject_environment() -> jinja2.Environment:
+    """Where subject patterns are compiled: plain text, unknown names are errors."""
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 @cache
@@ -130,7 +145,23 @@ class RankingSettings(_Table):
 class SenderSettings(_Table):
     from_address: NameEmail = NameEmail("The Daily Digest", "digest@example.com")
     reply_to: NameEmail | None = None
+    unsubscribe_mailto: EmailStr | None = "unsubscribe@example.com"
     postal_address: str = "Digest, 1 Example Street, Springfield"
+
+
+class DkimSettings(_Table):
+    enabled: bool = False
+    domain: str = ""
+    selector: str = Field("digest", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
+    key_file: Path | None = None
+    private_key: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _has_key(self) -> "DkimSettings":
+        if self.enabled and self.key_file is None and not self.private_key.get_secret_value():
+            raise ValueError("a key_file or DIGEST_DKIM__PRIVATE_KEY when DKIM is enabled")
+        return self
 
 
 class DeliverySettings(_Table):
@@ -211,6 +242,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     edition: EditionSettings = EditionSettings()
     sender: SenderSettings = SenderSettings()
+    dkim: DkimSettings = DkimSettings()
     delivery: DeliverySettings = DeliverySettings()
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()

@@ -1,8 +1,8 @@
 """Rendering an edition: Jinja then MJML once per variant, then cheap per-subscriber filling.
 
 A variant is the set of sections a subscriber receives. Per-subscriber values (name, address,
-links) are written as reserved slots that survive MJML untouched, then replaced by escaped
-values for each message, so personalising costs a few string replacements.
+links) are written as reserved slots that survive MJML untouched; each rendered variant is
+split at its slots once, so personalising a message is one join of escaped values.
 """
 
 import html
@@ -10,24 +10,29 @@ import re
 import textwrap
 import traceback
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from mjml import mjml2html
 
-from digest.config import Settings
+from digest.config import Settings, subject_environment
 from digest.core.edition import Edition, EditionItem
+from digest.core.text import one_line
 from digest.errors import RenderError
 from digest.resources import resource_path
 
 SLOTS = ("name", "email", "unsubscribe_url", "preferences_url", "web_url")
 _SLOT = re.compile(r"\{\{\{digest:([a-z_]+)\}\}\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_MJML_TAG = re.compile(r"<(mj-[a-z-]+)")
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
+PREHEADER_MIN, PREHEADER_MAX = 30, 140
+# Outlets linked under a story; a story covered more widely says "and N more".
+MAX_ALSO_COVERED = 5
 
 
 def slot(name: str) -> str:
@@ -37,17 +42,13 @@ def slot(name: str) -> str:
     return "{{{digest:" + name + "}}}"
 
 
-def _wrap(text: str, width: int = 76, indent: str = "", first: str = "") -> str:
-    return "\n".join(
-        textwrap.wrap(
-            str(text),
-            width=width,
-            initial_indent=first,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-    )
+def _split(document: str) -> tuple[str, ...]:
+    """Literal text and slot names, alternating: ("<p>Hi ", "name", "</p>")."""
+    return tuple(_SLOT.split(document))
+
+
+def _fill(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
+    return "".join(values[part] if index % 2 else part for index, part in enumerate(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +58,22 @@ class Rendered:
     subject: str
     html: str
     text: str
+    _html_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _text_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_html_parts", _split(self.html))
+        object.__setattr__(self, "_text_parts", _split(self.text))
 
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """HTML and text with every slot filled; values are stripped of line breaks and controls
-        and HTML-escaped for the HTML part."""
-        clean = {k: _CONTROL.sub(" ", v).strip() for k, v in values.items()}
-        missing = set(SLOTS) - clean.keys()
+        """HTML and text with every slot filled; values are kept to one line without control
+        characters, and HTML-escaped for the HTML part."""
+        missing = set(SLOTS) - values.keys()
         if missing:
             raise RenderError(f"no value for slot(s) {', '.join(sorted(missing))}")
-
-        def fill_html(match: re.Match[str]) -> str:
-            return html.escape(clean[match.group(1)], quote=True)
-
-        def fill_text(match: re.Match[str]) -> str:
-            return clean[match.group(1)]
-
-        return _SLOT.sub(fill_html, self.html), _SLOT.sub(fill_text, self.text)
+        plain = {name: one_line(values[name]) for name in SLOTS}
+        escaped = {name: html.escape(value, quote=True) for name, value in plain.items()}
+        return _fill(self._html_parts, escaped), _fill(self._text_parts, plain)
 
 
 class Renderer:
@@ -91,24 +92,16 @@ class Renderer:
         )
         self._env.globals["slot"] = slot
         self._env.filters["wrap"] = _wrap
+        self._subject = subject_environment().from_string(settings.edition.subject)
         self._settings = settings
-
-    def subject(self, day: date) -> str:
-        edition = self._settings.edition
-        return edition.subject.format(title=edition.title, date=day)
 
     def render(self, edition: Edition, sections: Collection[str] | None = None) -> Rendered:
         """The variant of `edition` holding `sections` (all of them when None)."""
         context = self._context(edition, sections)
-        mjml_source = self._render(HTML_TEMPLATE, context)
-        try:
-            compiled = mjml2html(mjml_source)
-        except ValueError as exc:
-            raise RenderError(
-                f"{HTML_TEMPLATE}: MJML could not compile the output: {exc}"
-            ) from None
+        compiled = self._compile(self._render(HTML_TEMPLATE, context))
         text = self._render(TEXT_TEMPLATE, context)
-        return Rendered(subject=self.subject(_day(edition)), html=compiled, text=text)
+        subject = one_line(self._subject.render(context["subject"]))
+        return Rendered(subject=subject, html=compiled, text=text)
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         """Render one template; any template fault becomes a RenderError naming file and line."""
@@ -124,46 +117,61 @@ class Renderer:
             line = _template_line(exc, template.filename)
             raise RenderError(f"{template.filename}{line}: {exc}") from None
 
+    def _compile(self, mjml_source: str) -> str:
+        path = self._env.get_template(HTML_TEMPLATE).filename or HTML_TEMPLATE
+        try:
+            compiled = mjml2html(mjml_source)
+        except ValueError as exc:
+            raise RenderError(f"{path}: MJML could not compile the output: {exc}") from None
+        # MJML passes tags it does not know through untouched, where no mail client shows them.
+        if unknown := _MJML_TAG.search(compiled):
+            tag = unknown.group(1)
+            raise RenderError(f"{path}{_source_line(path, tag)}: unknown MJML tag <{tag}>")
+        return compiled
+
     def _context(self, edition: Edition, keys: Collection[str] | None) -> dict[str, Any]:
         zone = ZoneInfo(edition.timezone)
-        titles = edition.section_titles
         sections = [
             {
                 "key": s.key,
                 "title": s.title,
-                "stories": [
-                    {
-                        "title": i.title,
-                        "url": i.url,
-                        "source": i.source,
-                        "summary": i.summary,
-                        "also_in": [titles.get(k, k) for k in i.also],
-                        **_also_covered_by(i),
-                        "local_time": i.published_at.astimezone(zone).strftime("%H:%M %Z"),
-                    }
-                    for i in s.items
-                ],
+                "stories": [_story(i, edition.section_titles, zone) for i in s.items],
             }
             for s in edition.sections
             if keys is None or s.key in keys
         ]
         headlines = [story["title"] for section in sections for story in section["stories"]]
-        preheader = " · ".join(headlines) or "A quiet day: no story made today's sections."
-        if len(preheader) > 140:
-            preheader = preheader[:139].rsplit(" ", 1)[0] + "…"
+        day = _day(edition)
+        date_long = f"{day:%A, %B} {day.day}, {day.year}"
+        title = self._settings.edition.title
         return {
-            "title": self._settings.edition.title,
-            "date_long": f"{_day(edition):%A, %B} {_day(edition).day}, {_day(edition).year}",
-            "preheader": preheader,
+            "title": title,
+            "date_long": date_long,
+            "preheader": _preheader(headlines, date_long),
             "sections": sections,
             "item_count": len(headlines),
             "count_line": _count_line(len(headlines)),
             "postal_address": self._settings.sender.postal_address,
+            "subject": {
+                "title": title,
+                "date": day,
+                "date_long": date_long,
+                "top_headline": headlines[0] if headlines else "a quiet day",
+                "story_count": len(headlines),
+            },
         }
 
 
-# Outlets linked under a story; a story covered more widely says "and N more".
-MAX_ALSO_COVERED = 5
+def _story(item: EditionItem, titles: Mapping[str, str], zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "title": item.title,
+        "url": item.url,
+        "source": item.source,
+        "summary": item.summary,
+        "also_in": [titles.get(k, k) for k in item.also],
+        "local_time": item.published_at.astimezone(zone).strftime("%H:%M %Z"),
+        **_also_covered_by(item),
+    }
 
 
 def _also_covered_by(item: EditionItem) -> dict[str, Any]:
@@ -179,6 +187,16 @@ def _also_covered_by(item: EditionItem) -> dict[str, Any]:
     }
 
 
+def _preheader(headlines: list[str], date_long: str) -> str:
+    """The line inbox previews show: the top headlines, 30 to 140 characters."""
+    text = " · ".join(headlines) or "A quiet day: no story made today's sections"
+    if len(text) > PREHEADER_MAX:
+        text = text[: PREHEADER_MAX - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
+    if len(text) < PREHEADER_MIN:
+        text = f"{text} · {date_long}"
+    return text
+
+
 def _day(edition: Edition) -> date:
     """The edition's date; an ad-hoc edition over a window is dated by the window's end."""
     return edition.day or edition.window_end.astimezone(ZoneInfo(edition.timezone)).date()
@@ -192,6 +210,19 @@ def _count_line(stories: int) -> str:
     return f"here are today's {stories} stories"
 
 
+def _wrap(text: str, width: int = 76, indent: str = "", first: str = "") -> str:
+    return "\n".join(
+        textwrap.wrap(
+            str(text),
+            width=width,
+            initial_indent=first,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    )
+
+
 def _template_line(exc: BaseException, filename: str | None) -> str:
     """': line N' of the innermost traceback frame inside the template, if there is one."""
     line = ""
@@ -199,3 +230,13 @@ def _template_line(exc: BaseException, filename: str | None) -> str:
         if frame.f_code.co_filename == filename:
             line = f": line {lineno}"
     return line
+
+
+def _source_line(path: str, tag: str) -> str:
+    """': line N' where `tag` first appears in the template source."""
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except OSError:
+        return ""
+    found = next((n for n, line in enumerate(lines, 1) if f"<{tag}" in line), None)
+    return f": line {found}" if found else ""

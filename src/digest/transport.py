@@ -7,7 +7,6 @@ permanent, and failures that would hit every message (authentication, TLS) stop 
 import mailbox
 import smtplib
 import ssl
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, Self
 
@@ -18,7 +17,7 @@ from digest.errors import DeliveryError, PermanentDeliveryError, TemporaryDelive
 class Transport(Protocol):
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
-    def send(self, message: EmailMessage, recipient: str) -> str:
+    def send(self, raw: bytes, sender: str, recipient: str) -> str:
         """Hand over one message; returns where it went (a file path or the server's reply)."""
         ...
 
@@ -36,8 +35,8 @@ class MaildirTransport:
     def __exit__(self, *exc: object) -> None:
         self._box.close()
 
-    def send(self, message: EmailMessage, recipient: str) -> str:
-        key = self._box.add(message)
+    def send(self, raw: bytes, sender: str, recipient: str) -> str:
+        key = self._box.add(raw)
         return str(self.folder / "new" / key)
 
 
@@ -76,10 +75,10 @@ class SmtpTransport:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, message: EmailMessage, recipient: str) -> str:
+    def send(self, raw: bytes, sender: str, recipient: str) -> str:
         assert self._smtp is not None, "use the transport as a context manager"
         try:
-            refused = self._smtp.send_message(message, to_addrs=[recipient])
+            refused = self._smtp.sendmail(sender, [recipient], raw)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients[recipient]
             raise _classify(code, text) from None

@@ -1,6 +1,7 @@
-"""Plain-text helpers shared by the editorial engine and the ingest parsers."""
+"""Plain-text helpers shared by the ingest parsers, the editorial engine and rendering."""
 
 import re
+import unicodedata
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]?(?=\s|$)")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -9,6 +10,23 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 def squash_spaces(text: str) -> str:
     """Collapse runs of horizontal white space (including exotic Unicode spaces) to one space."""
     return _SPACES.sub(" ", text).strip()
+
+
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\u0085\u2028\u2029]")
+
+
+def clean_text(text: str) -> str:
+    """Normalise Unicode and line ends; drop control, bidi-override and BOM characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def one_line(text: str) -> str:
+    """Text fit for a headline or a header: no line breaks, no control characters."""
+    return squash_spaces(clean_text(_LINE_BREAKS.sub(" ", text)))
 
 
 def paragraphs(text: str) -> list[str]:

@@ -12,9 +12,10 @@ import feedparser
 
 from digest.core.articles import ParsedArticle
 from digest.core.identity import safe_url
+from digest.core.text import one_line
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import bounded_html, html_to_text, one_line, sanitize_html
+from digest.ingest.sanitize import bounded_html, html_to_text, sanitize_html
 
 _READ_MORE = re.compile(r"^(?:continue reading|read more|read the full story)\W*$", re.IGNORECASE)
 

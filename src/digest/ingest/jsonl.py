@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from digest.core.articles import ParsedArticle
 from digest.core.identity import safe_url
-from digest.core.text import paragraphs
+from digest.core.text import clean_text, one_line, paragraphs
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import bounded_html, check_length, clean_text, one_line, text_to_html
+from digest.ingest.sanitize import bounded_html, check_length, text_to_html
 
 
 class JsonArticle(BaseModel):

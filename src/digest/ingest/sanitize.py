@@ -1,13 +1,11 @@
 """HTML from outside: bounded, sanitised with nh3, and reduced to readable plain text."""
 
 import html as htmllib
-import re
-import unicodedata
 from html.parser import HTMLParser
 
 import nh3
 
-from digest.core.text import paragraphs, squash_spaces
+from digest.core.text import clean_text, paragraphs
 from digest.errors import IngestError
 
 ALLOWED_TAGS = frozenset("a b blockquote br em h2 h3 h4 i li ol p strong ul".split())
@@ -27,21 +25,6 @@ _BLOCK_TAGS = frozenset(
     "p div br li ul ol h1 h2 h3 h4 h5"
     " h6 blockquote table tr section article figure figcaption header footer pre hr".split()
 )
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_LINE_BREAKS = re.compile(r"[\r\n\v\f\u0085\u2028\u2029]")
-
-
-def clean_text(text: str) -> str:
-    """Normalise Unicode and line ends; drop control, bidi-override and BOM characters."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
-
-
-def one_line(text: str) -> str:
-    """Text fit for a headline or a header: no line breaks, no control characters."""
-    return squash_spaces(clean_text(_LINE_BREAKS.sub(" ", text)))
 
 
 class _DepthProbe(HTMLParser):

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import dateparser
 
 from digest.core.articles import ParsedArticle
-from digest.core.text import squash_spaces
+from digest.core.text import clean_text, squash_spaces
 from digest.errors import IngestError
-from digest.ingest.sanitize import clean_text, text_to_html
+from digest.ingest.sanitize import text_to_html
 
 _MONTHS = (
     "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"

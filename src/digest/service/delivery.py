@@ -8,12 +8,11 @@ touches only what is unfinished; a crash can repeat at most the one message in f
 from dataclasses import dataclass, field
 from datetime import date
 
-from digest.core.edition import Edition
 from digest.errors import PermanentDeliveryError, RenderError, TemporaryDeliveryError
-from digest.render import Rendered, Renderer
 from digest.service.app import App
+from digest.service.checks import require_passing
 from digest.service.editions import build, frozen_edition
-from digest.service.messages import Recipient, compose, message_id
+from digest.service.messages import Recipient, Variants, compose, message_id
 from digest.store.editions import (
     delivery_counts,
     has_deliveries,
@@ -44,28 +43,6 @@ def transport_for(app: App) -> Transport:
     return SmtpTransport(app.settings.smtp)
 
 
-class _Variants:
-    """Renders each variant (set of sections) of one edition once, on first use."""
-
-    def __init__(self, app: App, row: EditionRow) -> None:
-        self._renderer = Renderer(app.settings)
-        self._edition = Edition.from_dict(row.content)
-        self._all = frozenset(s.key for s in self._edition.sections)
-        self._cache = {self._all: Rendered(row.subject, row.html, row.text)}
-
-    def for_sections(self, chosen: list[str] | None) -> Rendered | None:
-        """The variant for a subscriber's chosen sections (None: all), or None when none of
-        them has a story in this edition."""
-        if not self._all:  # a quiet-day edition: the same short note for everyone
-            return self._cache[self._all]
-        wanted = self._all if chosen is None else self._all & frozenset(chosen)
-        if not wanted:
-            return None
-        if wanted not in self._cache:
-            self._cache[wanted] = self._renderer.render(self._edition, wanted)
-        return self._cache[wanted]
-
-
 def send(app: App, day: date, transport: Transport | None = None) -> SendReport:
     """Build the edition if needed, then deliver it to every active subscriber exactly once."""
     built = build(app, day)
@@ -85,7 +62,8 @@ def send(app: App, day: date, transport: Transport | None = None) -> SendReport:
             row.status = "sending"
         pending = [d.delivery_id for d, _ in unfinished_deliveries(session, row.edition_id)]
     if pending:
-        variants = _Variants(app, row)
+        require_passing(app, row)
+        variants = Variants(app, row)
         with transport or transport_for(app) as channel:
             for delivery_id in pending:
                 _deliver(app, row, variants, channel, delivery_id, report)
@@ -101,7 +79,7 @@ def send(app: App, day: date, transport: Transport | None = None) -> SendReport:
 def _deliver(
     app: App,
     row: EditionRow,
-    variants: _Variants,
+    variants: Variants,
     channel: Transport,
     delivery_id: int,
     report: SendReport,
@@ -126,14 +104,14 @@ def _deliver(
             subscriber.subscriber_id, subscriber.email, subscriber.name, subscriber.secret
         )
         try:
-            message, _, _ = compose(app, row, rendered, recipient)
+            composed = compose(app, row, rendered, recipient, variants.key)
         except RenderError as exc:
             _finish(delivery, "failed", str(exc))
             return
     report.attempted += 1
     outcome, reason, location = "sent", None, None
     try:
-        location = channel.send(message, recipient.email)
+        location = channel.send(composed.raw, composed.sender, recipient.email)
     except TemporaryDeliveryError as exc:
         outcome, reason = "deferred", str(exc)
     except PermanentDeliveryError as exc:

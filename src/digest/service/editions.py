@@ -10,7 +10,7 @@ from digest.core.edition import Edition, Override, build_edition, edition_window
 from digest.errors import EditionError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
-from digest.service.messages import PREVIEW_RECIPIENT, compose
+from digest.service.messages import PREVIEW_RECIPIENT, compose, dkim_key
 from digest.store.articles import articles_between, articles_by_id
 from digest.store.editions import find_edition, has_deliveries, overrides_for, set_override
 from digest.store.tables import EditionRow
@@ -153,11 +153,11 @@ def preview(app: App, day: date, out: Path) -> PreviewFiles:
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
         rendered = Rendered(row.subject, row.html, row.text)
-        message, html, text = compose(app, row, rendered, PREVIEW_RECIPIENT)
+        composed = compose(app, row, rendered, PREVIEW_RECIPIENT, dkim_key(app.settings))
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{built.edition.name}-{day}"
     files = PreviewFiles(out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml")
-    files.html.write_text(html, "utf-8")
-    files.text.write_text(text, "utf-8")
-    files.eml.write_bytes(message.as_bytes())
+    files.html.write_text(composed.html, "utf-8")
+    files.text.write_text(composed.text, "utf-8")
+    files.eml.write_bytes(composed.raw)
     return files
