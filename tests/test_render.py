@@ -1,7 +1,8 @@
 """Rendering: MJML output, the plain-text part, per-subscriber slots and the MIME message."""
 
 from datetime import UTC, date, datetime, time
-from email.headerregistry import Address
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from conftest import make_settings
 from digest.core.articles import Article
 from digest.core.edition import Edition, build_edition, edition_window
 from digest.errors import RenderError
-from digest.mime import Envelope, build_message
+from digest.mime import Envelope, Mailbox, message_bytes
 from digest.render import SLOTS, Renderer
 
 SLOT_VALUES = {name: f"value-of-{name}" for name in SLOTS}
@@ -113,21 +114,32 @@ def test_broken_editor_template_names_file_and_line(
         renderer.render(_edition())
 
 
-def test_message_is_multipart_with_short_lines_and_unfolded_unsubscribe(
-    renderer: Renderer,
-) -> None:
+def test_message_is_multipart_utf8_quoted_printable_and_parses_back(renderer: Renderer) -> None:
     rendered = renderer.render(_edition())
     html, text = rendered.personalise(SLOT_VALUES)
     url = "https://news.example.org/unsubscribe/1." + "a" * 60
     envelope = Envelope(
-        sender=Address("The Daily Digest", addr_spec="digest@example.com"),
-        recipient=Address("Ada", addr_spec="ada@example.com"),
+        sender=Mailbox("Ünïcode Digest", "digest@example.com"),
+        recipient=Mailbox("Ada Lovelace", "ada@example.com"),
         message_id="<daily.20240624.1@example.com>",
         list_id="The Daily Digest <daily.example.com>",
         unsubscribe_url=url,
+        unsubscribe_mailto="unsubscribe@example.com",
     )
-    raw = build_message(envelope, rendered.subject, text, html, datetime.now(UTC)).as_bytes()
+    raw = message_bytes(envelope, "Digest · Monday", text, html, datetime.now(UTC))
     head, _, body = raw.partition(b"\r\n\r\n")
-    assert f"List-Unsubscribe: <{url}>\r\n".encode() in head + b"\r\n"
-    assert all(len(line) <= 78 for line in body.split(b"\r\n"))
-    assert b"Content-Type: multipart/alternative" in head
+    assert f"List-Unsubscribe: <{url}>, <mailto:unsubscribe@example.com?subject=".encode() in head
+    assert all(len(line) < 998 for line in head.split(b"\r\n"))
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["From"].addresses[0].display_name == "Ünïcode Digest"
+    assert parsed["Subject"] == "Digest · Monday"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert all(p["Content-Transfer-Encoding"] == "quoted-printable" for p in parsed.iter_parts())
+    plain, rich = (p.get_content() for p in parsed.iter_parts())
+    # Quoted-printable carries the canonical CRLF line ends; the content is otherwise the same.
+    assert rich.replace("\r\n", "\n") == html
+    assert plain.replace("\r\n", "\n") == text

@@ -121,7 +121,10 @@ def db_current(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--source", help="Outlet name for articles that do not carry one (text dumps).")
+@click.option(
+    "--source",
+    help="Outlet name for these articles (default: the feed's title; a text dump's file).",
+)
 @click.pass_context
 def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str | None) -> None:
     """Store articles from files, folders or feed URLs.

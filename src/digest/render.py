@@ -11,7 +11,7 @@ import textwrap
 import traceback
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,9 +169,15 @@ def _story(item: EditionItem, titles: Mapping[str, str], zone: ZoneInfo) -> dict
         "source": item.source,
         "summary": item.summary,
         "also_in": [titles.get(k, k) for k in item.also],
-        "local_time": item.published_at.astimezone(zone).strftime("%H:%M %Z"),
+        "local_time": _local_time(item, zone),
         **_also_covered_by(item),
     }
+
+
+def _local_time(item: EditionItem, zone: ZoneInfo) -> str:
+    """ "14:05 CEST"; empty for an article known only by its date (stored as local midnight)."""
+    local = item.published_at.astimezone(zone)
+    return "" if local.time() == time.min else local.strftime("%H:%M %Z")
 
 
 def _also_covered_by(item: EditionItem) -> dict[str, Any]:

@@ -31,6 +31,7 @@ _SUFFIXES = {
 class IngestOptions:
     limits: IngestSettings
     timezone: str
+    # Outlet name for every article of the input (feeds name their own; text dumps do not).
     source_name: str | None = None
 
 

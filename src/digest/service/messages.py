@@ -7,7 +7,7 @@ from digest.config import Settings
 from digest.core.edition import Edition
 from digest.core.links import link_token
 from digest.errors import ConfigError
-from digest.mime import DkimKey, Envelope, address, build_message, to_bytes
+from digest.mime import DkimKey, Envelope, Mailbox, message_bytes
 from digest.render import Rendered, Renderer
 from digest.service.app import App
 from digest.store.tables import EditionRow
@@ -87,16 +87,15 @@ def compose(
     )
     sender = settings.sender
     envelope = Envelope(
-        sender=address(sender.from_address.name, sender.from_address.email),
-        recipient=address(recipient.name, recipient.email),
+        sender=Mailbox(sender.from_address.name, sender.from_address.email),
+        recipient=Mailbox(recipient.name, recipient.email),
         message_id=message_id(app, edition, recipient.subscriber_id),
         list_id=f"{settings.edition.title} <{edition.name}.{_domain(settings)}>",
         unsubscribe_url=unsubscribe,
         unsubscribe_mailto=sender.unsubscribe_mailto,
-        reply_to=address(sender.reply_to.name, sender.reply_to.email) if sender.reply_to else None,
+        reply_to=Mailbox(sender.reply_to.name, sender.reply_to.email) if sender.reply_to else None,
     )
-    message = build_message(envelope, rendered.subject, text, html, app.now())
-    raw = to_bytes(message, key)
+    raw = message_bytes(envelope, rendered.subject, text, html, app.now(), key)
     return Composed(raw, html, text, sender.from_address.email)
 
 

@@ -1,0 +1,391 @@
+"""The digest email in a real headless browser: layout at phone and desktop widths, dark mode.
+
+Debian's Chromium (/usr/bin/chromium) is driven through Playwright; no browser is ever
+downloaded. Without Chromium or Playwright these tests skip, except in CI, where they fail.
+Full-page screenshots are kept under var/screenshots/ for a human to look at.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+from click.testing import Result
+
+from conftest import IN_CI, SAMPLES, digest, write_busy_day
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE, DESKTOP = 375, 800
+VIEWPORT_HEIGHT = 800
+SCREENSHOTS = Path(__file__).parents[1] / "var" / "screenshots"
+MIN_CONTRAST = 4.5  # WCAG 2 AA for body-size text
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run the browser tests)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """One headless Debian Chromium for the whole module."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+# --- Building real emails through the command line -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Email:
+    """A previewed email: its HTML file and what the edition says it must show."""
+
+    name: str
+    html: Path
+    sections: list[tuple[str, str]]  # (key, title), in order
+    headlines: list[str]
+
+
+def _ok(*args: str) -> Result:
+    result = digest(*args)
+    assert result.exit_code == 0, f"digest {' '.join(args)} failed:\n{result.output}"
+    return result
+
+
+def _preview(name: str, day: str) -> Email:
+    """Preview the edition of `day` (as a reader gets it) and read its contents from the JSON."""
+    _ok("preview", "--date", day, "--out", "var/preview")
+    edition = json.loads(_ok("build", "--date", day, "--json").stdout)
+    sections = edition["sections"]
+    return Email(
+        name=name,
+        html=Path("var/preview") / f"daily-{day}.html",
+        sections=[(s["key"], s["title"]) for s in sections],
+        headlines=[item["title"] for s in sections for item in s["items"]],
+    )
+
+
+def _demo_email() -> Email:
+    _ok("db", "upgrade")
+    _ok("ingest", str(SAMPLES / "articles"))
+    return _preview("demo", "2024-06-24")
+
+
+def _large_email(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Email:
+    """Every labelled news item of the test feeds in one day: a 30-odd-story email."""
+    monkeypatch.setenv("DIGEST_EDITION__MAX_ITEMS_PER_SECTION", "15")
+    _ok("db", "upgrade")
+    _ok("ingest", str(write_busy_day(tmp_path / "busy.jsonl", "2024-06-23")))
+    email = _preview("large", "2024-06-24")
+    assert len(email.headlines) >= 30, "the large email should hold 30-odd stories"
+    return email
+
+
+@pytest.fixture(params=["demo", "large"])
+def email(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Email:
+    """A real email built in the test's own folder (the autouse fixture changed into it)."""
+    built = _demo_email() if request.param == "demo" else _large_email(tmp_path, monkeypatch)
+    assert built.sections, f"the {built.name} edition has no sections"
+    return built
+
+
+# --- Looking at the page -----------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(browser: "Browser", email: Email, width: int, dark: bool = False) -> Iterator["Page"]:
+    """The email's HTML at `width` CSS pixels, offline, optionally in dark mode."""
+    context = browser.new_context(
+        viewport={"width": width, "height": VIEWPORT_HEIGHT},
+        color_scheme="dark" if dark else "light",
+    )
+    # An email must render without fetching anything; refuse every request but the file itself.
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    try:
+        page = context.new_page()
+        if dark:
+            page.emulate_media(color_scheme="dark")
+        page.goto(email.html.resolve().as_uri(), wait_until="load")
+        yield page
+    finally:
+        context.close()
+
+
+def _screenshot(page: "Page", name: str, width: int) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+
+
+def _section_heading(page: "Page", key: str) -> "Locator":
+    """The heading the table of contents links to (`#key`)."""
+    return page.locator(f'[id="{key}"], a[name="{key}"]').first
+
+
+def _headline(page: "Page", title: str) -> "Locator":
+    """The story's headline: the element inside a `.headline` block whose whole text is the
+    title (the visible preheader may repeat a headline word for word)."""
+    return page.locator(".headline").get_by_text(title, exact=True).first
+
+
+# The horizontal extent of an element's rendered text, and the first ancestor that clips it.
+_TEXT_EXTENT_JS = """
+(element) => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const rects = [...range.getClientRects()].filter((r) => r.width > 0 && r.height > 0);
+  if (rects.length === 0) return null;
+  const left = Math.min(...rects.map((r) => r.left));
+  const right = Math.max(...rects.map((r) => r.right));
+  let clippedBy = null;
+  for (let node = element; node && node !== document.documentElement; node = node.parentElement) {
+    if (getComputedStyle(node).overflowX === "visible") continue;
+    const box = node.getBoundingClientRect();
+    if (left < box.left - 0.5 || right > box.right + 0.5) {
+      clippedBy = `<${node.tagName.toLowerCase()} class="${node.className}">`;
+      break;
+    }
+  }
+  return { left, right, clippedBy };
+}
+"""
+
+
+def _text_problem(locator: "Locator", width: int, what: str) -> str | None:
+    """Why the text of `locator` is not wholly on screen at `width`, or None."""
+    extent: dict[str, Any] | None = locator.evaluate(_TEXT_EXTENT_JS)
+    if extent is None:
+        return f"{what}: no rendered text"
+    if extent["left"] < 0 or extent["right"] > width + 0.5:
+        return (
+            f"{what}: text spans x={extent['left']:.0f}..{extent['right']:.0f}, "
+            f"outside the {width}px viewport"
+        )
+    if extent["clippedBy"]:
+        return f"{what}: text clipped by {extent['clippedBy']}"
+    return None
+
+
+# --- Colour ------------------------------------------------------------------------------------
+
+RGB = tuple[float, float, float]
+_COLOUR = re.compile(
+    r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)"
+)
+
+# For each element: its text colour and the background colours behind it, innermost first,
+# ending with the canvas colour the browser paints under the page.
+_COLOURS_JS = """
+(elements) => {
+  const probe = document.createElement("div");
+  probe.style.backgroundColor = "Canvas";
+  document.documentElement.appendChild(probe);
+  const canvas = getComputedStyle(probe).backgroundColor;
+  probe.remove();
+  return elements.map((element) => {
+    const backgrounds = [];
+    for (let node = element; node; node = node.parentElement) {
+      backgrounds.push(getComputedStyle(node).backgroundColor);
+    }
+    backgrounds.push(canvas);
+    const own = [...element.childNodes]
+      .filter((n) => n.nodeType === Node.TEXT_NODE)
+      .map((n) => n.textContent)
+      .join(" ")
+      .replace(/\\s+/g, " ")
+      .trim();
+    return { text: own || element.textContent.trim(), color: getComputedStyle(element).color,
+             backgrounds };
+  });
+}
+"""
+
+# Every visible element that holds text of its own (not only through its children).
+_TEXT_ELEMENTS_JS = """
+() => [...document.body.querySelectorAll("*")].filter((element) => {
+  const box = element.getBoundingClientRect();
+  return box.width > 0 && box.height > 0
+    && element.checkVisibility({ opacityProperty: true, visibilityProperty: true })
+    && [...element.childNodes].some(
+      (n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim() !== "");
+})
+"""
+
+
+@dataclass(frozen=True)
+class Contrast:
+    text: str
+    colour: RGB
+    background: RGB
+
+    @property
+    def ratio(self) -> float:
+        return contrast_ratio(self.colour, self.background)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.text[:60]!r}: {_hex(self.colour)} on {_hex(self.background)} "
+            f"is {self.ratio:.2f}:1"
+        )
+
+
+def _parse_colour(css: str) -> tuple[RGB, float]:
+    """(r, g, b) in 0-255 and alpha in 0-1 of a computed CSS colour."""
+    if css == "transparent":
+        return (0.0, 0.0, 0.0), 0.0
+    match = _COLOUR.fullmatch(css.strip())
+    assert match, f"unexpected computed colour {css!r}"
+    r, g, b, a = match.groups()
+    alpha = 1.0 if a is None else float(a[:-1]) / 100 if a.endswith("%") else float(a)
+    return (float(r), float(g), float(b)), alpha
+
+
+def _over(top: RGB, alpha: float, bottom: RGB) -> RGB:
+    return (
+        top[0] * alpha + bottom[0] * (1 - alpha),
+        top[1] * alpha + bottom[1] * (1 - alpha),
+        top[2] * alpha + bottom[2] * (1 - alpha),
+    )
+
+
+def _hex(rgb: RGB) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in rgb)
+
+
+def relative_luminance(rgb: RGB) -> float:
+    """WCAG 2 relative luminance of an sRGB colour given in 0-255."""
+
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: RGB, b: RGB) -> float:
+    """WCAG 2 contrast ratio, 1 to 21."""
+    light, dark = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _contrasts(page: "Page", elements: Any) -> list[Contrast]:
+    """The text and background colours, as painted, of each of `elements` (element handles or
+    a handle on an array of elements)."""
+    found: list[dict[str, Any]] = page.evaluate(_COLOURS_JS, elements)
+    contrasts = []
+    for element in found:
+        background: RGB = (255.0, 255.0, 255.0)
+        for css in reversed(element["backgrounds"]):  # paint from the canvas up
+            rgb, alpha = _parse_colour(css)
+            background = _over(rgb, alpha, background)
+        rgb, alpha = _parse_colour(element["color"])
+        contrasts.append(Contrast(element["text"], _over(rgb, alpha, background), background))
+    return contrasts
+
+
+def test_contrast_helper_matches_wcag_reference_values() -> None:
+    assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    assert contrast_ratio((255, 255, 255), (255, 255, 255)) == pytest.approx(1.0)
+    assert contrast_ratio((0x76, 0x76, 0x76), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
+    assert _parse_colour("rgba(17, 20, 24, 0.5)") == ((17.0, 20.0, 24.0), 0.5)
+    assert _parse_colour("rgba(0, 0, 0, 0)")[1] == 0.0
+
+
+# --- The tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_email_fits_the_screen_and_shows_every_section(
+    browser: "Browser", email: Email, width: int
+) -> None:
+    with _opened(browser, email, width) as page:
+        _screenshot(page, email.name, width)
+        problems: list[str | None] = []
+
+        scroll_width, inner_width = page.evaluate(
+            "[document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        if scroll_width > inner_width:
+            problems.append(f"scrolls sideways: scrollWidth {scroll_width} > {inner_width}")
+
+        for key, title in email.sections:
+            heading = _section_heading(page, key)
+            if heading.count() == 0 or not heading.is_visible():
+                problems.append(f"section heading {title!r} (#{key}) is not visible")
+                continue
+            if title.casefold() not in (heading.text_content() or "").casefold():
+                problems.append(f"#{key} reads {heading.text_content()!r}, not {title!r}")
+            problems.append(_text_problem(heading, width, f"section heading {title!r}"))
+
+        for title in email.headlines:
+            headline = _headline(page, title)
+            if headline.count() == 0 or not headline.is_visible():
+                problems.append(f"headline {title!r} is not visible")
+                continue
+            problems.append(_text_problem(headline, width, f"headline {title!r}"))
+
+        unsubscribe = page.get_by_role("link", name="Unsubscribe", exact=True)
+        if unsubscribe.count() != 1:
+            problems.append(f"{unsubscribe.count()} Unsubscribe links, expected exactly one")
+        elif not unsubscribe.is_visible():
+            problems.append("the Unsubscribe link is not visible")
+        else:
+            href = unsubscribe.get_attribute("href") or ""
+            if not href.startswith("http"):
+                problems.append(f"the Unsubscribe link goes to {href!r}, not an http(s) URL")
+            problems.append(_text_problem(unsubscribe, width, "the Unsubscribe link"))
+
+    found = [p for p in problems if p]
+    assert not found, f"{email.name} email at {width}px:\n  " + "\n  ".join(found)
+
+
+def test_text_stays_readable_in_dark_mode(browser: "Browser", email: Email) -> None:
+    with _opened(browser, email, PHONE, dark=True) as page:
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+        _screenshot(page, f"{email.name}-dark", PHONE)
+        headlines = [_headline(page, title) for title in email.headlines]
+        for title, headline in zip(email.headlines, headlines, strict=True):
+            assert headline.is_visible(), f"headline {title!r} is not visible in dark mode"
+        headline_contrasts = _contrasts(page, [h.element_handle() for h in headlines])
+        text_contrasts = _contrasts(page, page.evaluate_handle(_TEXT_ELEMENTS_JS))
+
+    assert len(text_contrasts) > len(headline_contrasts)
+    unreadable = [f"headline {c}" for c in headline_contrasts if c.ratio < MIN_CONTRAST] + [
+        f"text {c}" for c in text_contrasts if c.ratio < MIN_CONTRAST
+    ]
+    assert not unreadable, (
+        f"{email.name} email in dark mode at {PHONE}px, below {MIN_CONTRAST}:1:\n  "
+        + "\n  ".join(unreadable)
+    )
