@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE, DESKTOP = 375, 800
+SMALLEST, PHONE, DESKTOP = 320, 375, 800
 VIEWPORT_HEIGHT = 800
 SCREENSHOTS = Path(__file__).parents[1] / "var" / "screenshots"
 MIN_CONTRAST = 4.5  # WCAG 2 AA for body-size text
@@ -326,7 +326,7 @@ def test_contrast_helper_matches_wcag_reference_values() -> None:
 # --- The tests ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("width", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize("width", [SMALLEST, PHONE, DESKTOP], ids=["smallest", "phone", "desktop"])
 def test_email_fits_the_screen_and_shows_every_section(
     browser: "Browser", email: Email, width: int
 ) -> None:
@@ -371,13 +371,18 @@ def test_email_fits_the_screen_and_shows_every_section(
     assert not found, f"{email.name} email at {width}px:\n  " + "\n  ".join(found)
 
 
-def test_text_stays_readable_in_dark_mode(browser: "Browser", email: Email) -> None:
-    with _opened(browser, email, PHONE, dark=True) as page:
-        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
-        _screenshot(page, f"{email.name}-dark", PHONE)
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_text_is_readable_in_light_and_dark_mode(
+    browser: "Browser", email: Email, dark: bool
+) -> None:
+    scheme = "dark" if dark else "light"
+    with _opened(browser, email, PHONE, dark=dark) as page:
+        assert page.evaluate(f"matchMedia('(prefers-color-scheme: {scheme})').matches")
+        if dark:
+            _screenshot(page, f"{email.name}-dark", PHONE)
         headlines = [_headline(page, title) for title in email.headlines]
         for title, headline in zip(email.headlines, headlines, strict=True):
-            assert headline.is_visible(), f"headline {title!r} is not visible in dark mode"
+            assert headline.is_visible(), f"headline {title!r} is not visible in {scheme} mode"
         headline_contrasts = _contrasts(page, [h.element_handle() for h in headlines])
         text_contrasts = _contrasts(page, page.evaluate_handle(_TEXT_ELEMENTS_JS))
 
@@ -386,6 +391,6 @@ def test_text_stays_readable_in_dark_mode(browser: "Browser", email: Email) -> N
         f"text {c}" for c in text_contrasts if c.ratio < MIN_CONTRAST
     ]
     assert not unreadable, (
-        f"{email.name} email in dark mode at {PHONE}px, below {MIN_CONTRAST}:1:\n  "
+        f"{email.name} email in {scheme} mode at {PHONE}px, below {MIN_CONTRAST}:1:\n  "
         + "\n  ".join(unreadable)
     )

@@ -93,6 +93,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[delivery]\ntransport = "pigeon"\n', "delivery.transport: expected 'maildir' or 'smtp'"),
         ('[[sections]]\nkey = "x"\ntitle = "X"\n', "sections.0.terms: required key is missing"),
         ("[smtp\nport = 25\n", "not valid TOML"),
+        ('[edition]\nsubject = "{{ nope }}"\n', "edition.subject: expected a Jinja pattern"),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_key(
