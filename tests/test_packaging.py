@@ -58,7 +58,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     ).stdout.strip()
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", site, str(wheel)],
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
         check=True,
         capture_output=True,
     )
@@ -67,7 +67,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
 
     def run(*args: str) -> str:
         result = subprocess.run(
-            [python, "-m", "digest.cli", *args],
+            [env_dir / "bin" / "digest", *args],
             cwd=elsewhere,
             capture_output=True,
             text=True,

@@ -1,0 +1,97 @@
+"""The `digest` command line: the root group, shared options, and how errors are shown."""
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from digest.config import load_settings
+from digest.core.edition import day_window
+from digest.errors import DigestError
+from digest.service.app import App
+
+# Markup is off by default: titles and paths come from outside and may hold [brackets].
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class Group(click.Group):
+    """Prints a `DigestError` as one line and exits non-zero; a bug keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+            ctx.exit(exc.exit_code)
+
+
+def plural(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+def app_of(ctx: click.Context) -> App:
+    state = ctx.find_root().ensure_object(dict)
+    if "app" not in state:
+        state["app"] = App.open(load_settings(state.get("config")))
+        ctx.call_on_close(state["app"].close)
+    return state["app"]
+
+
+class _Day(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, date):
+            return value
+        if value in ("today", "yesterday"):
+            zone = ZoneInfo(app_of(ctx).settings.edition.timezone) if ctx else None
+            today = datetime.now(zone).date()
+            return today if value == "today" else today - timedelta(days=1)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not YYYY-MM-DD, 'today' or 'yesterday'", param, ctx)
+
+
+DAY = _Day()
+date_option = click.option(
+    "--date", "day", type=DAY, required=True, help="Edition date: YYYY-MM-DD, today, yesterday."
+)
+
+
+@click.group(
+    cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file (default: $DIGEST_CONFIG, else ./config.toml, else built-ins).",
+)
+@click.version_option(package_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Build a sectioned, deduplicated daily news digest and deliver it by email."""
+    ctx.ensure_object(dict)["config"] = config
+
+
+class Moment(click.ParamType):
+    """A date (YYYY-MM-DD) or an ISO 8601 date-time; read in the edition's timezone."""
+
+    name = "WHEN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not YYYY-MM-DD or an ISO 8601 date-time", param, ctx)
+
+
+def instant(value: date | datetime, timezone: str, end_of_day: bool) -> datetime:
+    zone = ZoneInfo(timezone)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return day_window(value, timezone)[1 if end_of_day else 0]

@@ -1,0 +1,212 @@
+"""Commands for editions: build, editors' decisions, preview, checks, sending, reports."""
+
+import json
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+# Markup is off by default: titles and paths come from outside and may hold [brackets].
+from digest.cli.base import DAY, Group, Moment, app_of, cli, date_option, instant, out, plural
+from digest.core.edition import Edition
+from digest.service import checks, delivery, editions
+from digest.store.editions import delivery_counts, list_editions
+
+
+@cli.command("build")
+@click.option("--date", "day", type=DAY, help="Edition date: YYYY-MM-DD, today, yesterday.")
+@click.option("--rebuild", is_flag=True, help="Rebuild a frozen edition not yet being sent.")
+@click.option("--since", type=Moment(), help="Ad-hoc build from this date or time (not frozen).")
+@click.option("--until", type=Moment(), help="Ad-hoc build up to the end of this date or time.")
+@click.option("--no-trim", is_flag=True, help="Ad-hoc build without quotas or size budget.")
+@click.option("--json", "as_json", is_flag=True, help="Print the edition as JSON (see README).")
+@click.pass_context
+def build_cmd(
+    ctx: click.Context,
+    day: date | None,
+    rebuild: bool,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    no_trim: bool,
+    as_json: bool,
+) -> None:
+    """Build and freeze an edition, or analyse any window.
+
+    With --date: selects the window's articles, sorts them into sections, folds stories told
+    by several outlets, ranks, trims to the quotas and the size budget, renders and freezes
+    the edition (or shows the frozen one). With --since/--until: the same over any window,
+    neither frozen nor sent.
+    """
+    app = app_of(ctx)
+    if (day is None) == (since is None and until is None) or (since is None) != (until is None):
+        raise click.UsageError("give --date, or both --since and --until")
+    if day is not None:
+        built = editions.build(app, day, rebuild)
+        edition, status = built.edition, f"{built.status}, HTML {built.html_bytes / 1024:.1f} KB"
+        verb = "Built" if built.created else "Already built"
+        if built.skip_reason:
+            status += f": {built.skip_reason}"
+    else:
+        assert since is not None and until is not None
+        zone = app.settings.edition.timezone
+        window = (instant(since, zone, False), instant(until, zone, True))
+        edition, status, verb = editions.analyse(app, *window, trim=not no_trim), "ad hoc", "Built"
+    if as_json:
+        out.print(json.dumps(edition.to_dict(), ensure_ascii=False, indent=2))
+        return
+    out.print(
+        f"{verb} {edition.name}:{edition.day or 'window'} ({status}): "
+        f"{plural(edition.item_count, 'story', 'stories')} in "
+        f"{plural(len(edition.sections), 'section')}, "
+        f"{plural(len(edition.dropped), 'article')} left out."
+    )
+    for section in edition.sections:
+        out.print(f"  {section.title}")
+        for item in section.items:
+            folded = f" +{len(item.duplicates)} more" if item.duplicates else ""
+            out.print(f"    {item.score:6.1f}  {item.title}  ({item.source}{folded})")
+    reasons = Counter(d.reason for d in edition.dropped)
+    if reasons:
+        out.print("  Left out: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+
+
+@cli.group("edition", cls=Group)
+def edition_group() -> None:
+    """Pin or drop articles in an edition before it is sent."""
+
+
+@edition_group.command("pin")
+@date_option
+@click.argument("article_id", type=int)
+@click.option("--section", help="Section to place it in (default: where its rules put it).")
+@click.option("--note", default="", help="Why, for the record.")
+@click.pass_context
+def edition_pin(
+    ctx: click.Context, day: date, article_id: int, section: str | None, note: str
+) -> None:
+    """Keep an article in the edition, past quotas and the size budget; rebuilds it."""
+    _report_decision(
+        editions.decide(app_of(ctx), day, article_id, "pin", section, note), article_id
+    )
+
+
+@edition_group.command("drop")
+@date_option
+@click.argument("article_id", type=int)
+@click.option("--note", default="", help="Why, for the record.")
+@click.pass_context
+def edition_drop(ctx: click.Context, day: date, article_id: int, note: str) -> None:
+    """Leave an article out of the edition; rebuilds it."""
+    _report_decision(editions.decide(app_of(ctx), day, article_id, "drop", None, note), article_id)
+
+
+def _report_decision(built: editions.Built, article_id: int) -> None:
+    edition = built.edition
+    placed = next(
+        (f"in {s.title}" for s in edition.sections for i in s.items if i.article_id == article_id),
+        None,
+    )
+    left = next((d for d in edition.dropped if d.article_id == article_id), None)
+    where = placed or (f"left out ({left.reason}: {left.detail})" if left else "not in the window")
+    out.print(
+        f"Rebuilt {edition.name}:{edition.day} ({built.status}): article {article_id} is {where}; "
+        f"{plural(edition.item_count, 'story', 'stories')} in the edition."
+    )
+
+
+@cli.command("report")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per edition and line.")
+@click.pass_context
+def report_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List editions with their status, stories and deliveries."""
+    app = app_of(ctx)
+    with app.transaction() as session:
+        records = [
+            {
+                "edition": f"{row.name}:{row.day}",
+                "status": row.status,
+                "stories": Edition.from_dict(row.content).item_count,
+                "left_out": len(row.content["dropped"]),
+                "deliveries": delivery_counts(session, row.edition_id),
+                "skip_reason": row.skip_reason,
+            }
+            for row in list_editions(session)
+        ]
+    for r in records:
+        if as_json:
+            out.print(json.dumps(r))
+            continue
+        deliveries = ", ".join(f"{n} {s}" for s, n in sorted(r["deliveries"].items())) or "none"
+        note = f" ({r['skip_reason']})" if r["skip_reason"] else ""
+        out.print(
+            f"{r['edition']}  {r['status']}: {r['stories']} stories, {r['left_out']} left out; "
+            f"deliveries: {deliveries}{note}"
+        )
+    if not records:
+        out.print("No editions yet.")
+
+
+@cli.command("preview")
+@date_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/preview"),
+    show_default=True,
+    help="Folder for the preview files.",
+)
+@click.pass_context
+def preview_cmd(ctx: click.Context, day: date, out_dir: Path) -> None:
+    """Write the edition as a reader gets it (.html, .txt, .eml)."""
+    files = editions.preview(app_of(ctx), day, out_dir)
+    out.print(f"HTML preview: {files.html}")
+    out.print(f"Plain text:   {files.text}")
+    out.print(f"Message:      {files.eml}")
+
+
+@cli.command("check")
+@date_option
+@click.pass_context
+def check_cmd(ctx: click.Context, day: date) -> None:
+    """Run the pre-send checks on every variant of an edition.
+
+    Size against the clip budget, required headers, leftover placeholders, link and image
+    hygiene, and that the text and HTML parts carry the same stories. `digest send` runs the
+    same checks and refuses to send an edition that fails them.
+    """
+    results = checks.check(app_of(ctx), day)
+    for variant in results:
+        out.print(f"Variant {', '.join(variant.sections) or 'all sections'}:")
+        for finding in variant.findings:
+            mark = "ok  " if finding.passed else "FAIL"
+            out.print(f"  {mark} {finding.check}: {finding.detail}")
+    if not all(v.passed for v in results):
+        ctx.exit(1)
+
+
+@cli.command("send")
+@date_option
+@click.pass_context
+def send_cmd(ctx: click.Context, day: date) -> None:
+    """Deliver the edition for a date to every subscriber, once.
+
+    Builds the edition first if needed. Running it again only retries unfinished deliveries.
+    """
+    app = app_of(ctx)
+    report = delivery.send(app, day)
+    if report.skipped:
+        out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "none"
+    out.print(
+        f"Edition {report.edition_key}: {report.queued} deliveries queued now, "
+        f"{report.attempted} attempted in this run; ledger: {counts}."
+    )
+    if app.settings.delivery.transport == "maildir":
+        out.print(f"Outbox (Maildir): {app.settings.delivery.maildir / 'new'}")
+    for location in report.locations:
+        out.print(f"  {location}")
+    if report.counts.get("failed") or report.counts.get("deferred"):
+        ctx.exit(1)
