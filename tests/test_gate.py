@@ -1,6 +1,7 @@
 """The pre-send gate: each check catches its fault, and a failing edition is never sent."""
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,6 +71,28 @@ def test_an_unknown_mjml_tag_is_reported_with_file_and_line(tmp_path: Path) -> N
     line = next(n for n, text in enumerate(source.splitlines(), 1) if "<mj-divder" in text)
     renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
     with pytest.raises(RenderError, match=rf"digest\.mjml\.j2: line {line}: unknown MJML tag"):
+        renderer.render(_edition())
+
+
+@pytest.mark.parametrize(
+    ("snippet", "error"),
+    [
+        ("{% raw %}Dear {{ reader }},{% endraw %}", "placeholder '{{ reader }}' left over"),
+        ("Dear {{{digest:nmae}}},", "'digest' is undefined"),
+    ],
+)
+def test_a_placeholder_left_in_a_template_is_reported_with_file_and_line(
+    tmp_path: Path, snippet: str, error: str
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    ours = (Path(__file__).parents[1] / "templates" / "digest.txt.j2").read_text()
+    lines = ours.splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "IN THIS ISSUE" in text)
+    lines[line - 1] = snippet
+    (folder / "digest.txt.j2").write_text("\n".join(lines) + "\n")
+    renderer = Renderer(make_settings(tmp_path, templates={"directory": str(folder)}))
+    with pytest.raises(RenderError, match=rf"digest\.txt\.j2: line {line}: {re.escape(error)}"):
         renderer.render(_edition())
 
 

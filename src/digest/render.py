@@ -28,6 +28,7 @@ from digest.resources import resource_path
 SLOTS = ("name", "email", "unsubscribe_url", "preferences_url", "web_url")
 _SLOT = re.compile(r"\{\{\{digest:([a-z_]+)\}\}\}")
 _MJML_TAG = re.compile(r"<(mj-[a-z-]+)")
+_LEFTOVER = re.compile(r"\{\{\{[^}]*\}\}\}|\{\{.*?\}\}|\{%.*?%\}|\{\{|\}\}|\{%|%\}")
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 PREHEADER_MIN, PREHEADER_MAX = 30, 140
@@ -98,8 +99,8 @@ class Renderer:
     def render(self, edition: Edition, sections: Collection[str] | None = None) -> Rendered:
         """The variant of `edition` holding `sections` (all of them when None)."""
         context = self._context(edition, sections)
-        compiled = self._compile(self._render(HTML_TEMPLATE, context))
-        text = self._render(TEXT_TEMPLATE, context)
+        compiled = self._compile(self._checked(HTML_TEMPLATE, context))
+        text = self._checked(TEXT_TEMPLATE, context)
         subject = one_line(self._subject.render(context["subject"]))
         return Rendered(subject=subject, html=compiled, text=text)
 
@@ -117,6 +118,19 @@ class Renderer:
             line = _template_line(exc, template.filename)
             raise RenderError(f"{template.filename}{line}: {exc}") from None
 
+    def _checked(self, name: str, context: dict[str, Any]) -> str:
+        """The template's output, refused if template syntax survived it (a `{% raw %}` block,
+        a hand-written slot marker with a typo): no reader should ever see a placeholder."""
+        output = self._render(name, context)
+        for leftover in _LEFTOVER.finditer(output):
+            token = leftover.group(0)
+            marker = _SLOT.fullmatch(token)
+            if marker and marker.group(1) in SLOTS:
+                continue
+            path = self._env.get_template(name).filename or name
+            raise RenderError(f"{path}{_source_line(path, token)}: placeholder {token!r} left over")
+        return output
+
     def _compile(self, mjml_source: str) -> str:
         path = self._env.get_template(HTML_TEMPLATE).filename or HTML_TEMPLATE
         try:
@@ -126,7 +140,7 @@ class Renderer:
         # MJML passes tags it does not know through untouched, where no mail client shows them.
         if unknown := _MJML_TAG.search(compiled):
             tag = unknown.group(1)
-            raise RenderError(f"{path}{_source_line(path, tag)}: unknown MJML tag <{tag}>")
+            raise RenderError(f"{path}{_source_line(path, '<' + tag)}: unknown MJML tag <{tag}>")
         return compiled
 
     def _context(self, edition: Edition, keys: Collection[str] | None) -> dict[str, Any]:
@@ -238,11 +252,11 @@ def _template_line(exc: BaseException, filename: str | None) -> str:
     return line
 
 
-def _source_line(path: str, tag: str) -> str:
-    """': line N' where `tag` first appears in the template source."""
+def _source_line(path: str, needle: str) -> str:
+    """': line N' where `needle` first appears in the template source."""
     try:
         lines = Path(path).read_text("utf-8").splitlines()
     except OSError:
         return ""
-    found = next((n for n, line in enumerate(lines, 1) if f"<{tag}" in line), None)
+    found = next((n for n, line in enumerate(lines, 1) if needle in line), None)
     return f": line {found}" if found else ""

@@ -57,9 +57,13 @@ def _compose(
     )
 
 
+# Room kept in the HTML budget for what personalising adds (name, address, signed links).
+PERSONAL_RESERVE = 2048
+
+
 def _fit(app: App, renderer: Renderer, edition: Edition) -> tuple[Edition, Rendered]:
     """Drop the lowest-ranked stories until the HTML fits the budget; render the result."""
-    budget = int(app.settings.edition.html_budget_kb * 1024)
+    budget = int(app.settings.edition.html_budget_kb * 1024) - PERSONAL_RESERVE
     edition = trim_to_budget(edition, lambda e: len(renderer.render(e).html.encode()), budget)
     return edition, renderer.render(edition)
 
