@@ -7,7 +7,9 @@ from pathlib import Path
 from conftest import DATA, SAMPLES, copy_samples
 from conftest import digest as run
 
-COMMANDS = set("db ingest articles build edition preview check send subscribers report".split())
+COMMANDS = set(
+    "db ingest articles build edition preview check send resend subscribers report".split()
+)
 
 
 def test_help_lists_every_command_with_a_purpose() -> None:

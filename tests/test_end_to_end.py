@@ -1,5 +1,6 @@
 """From the bundled samples to a message received by a real SMTP server, through the CLI."""
 
+import json
 import mailbox
 from datetime import date
 from email.message import EmailMessage
@@ -66,7 +67,7 @@ def test_second_send_delivers_nothing_twice(smtp_env: SmtpServer) -> None:
     assert digest("send", "--date", DAY).exit_code == 0
     again = digest("send", "--date", DAY)
     assert again.exit_code == 0
-    assert "0 attempted" in again.output
+    assert "this run: nothing" in again.output
     assert sorted(r.recipients[0] for r in smtp_env.received) == [
         "one@example.com",
         "two@example.com",
@@ -87,19 +88,25 @@ def test_a_refused_recipient_fails_alone(smtp_env: SmtpServer) -> None:
     assert [r.recipients for r in smtp_env.received] == [["fine@example.com"]]
 
 
-def test_an_unreachable_server_stops_the_run_and_keeps_deliveries_pending(
+def test_an_unreachable_server_defers_then_stops_the_run(
     smtp_env: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    digest("subscribers", "add", "later@example.com")
+    for n in range(5):
+        digest("subscribers", "add", f"reader{n}@example.com")
+    monkeypatch.setenv("DIGEST_DELIVERY__RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("DIGEST_SMTP__PORT", "1")  # nothing listens there
     failed = digest("send", "--date", DAY)
     assert failed.exit_code == 1
-    assert "cannot connect" in failed.stderr
+    assert "cannot connect" in failed.stderr and "3 times in a row" in failed.stderr
+    report = json.loads(digest("report", "--date", DAY, "--json").output)
+    assert report["counts"]["deferred"] == 2 and report["counts"]["pending"] == 3
 
     monkeypatch.setenv("DIGEST_SMTP__PORT", str(smtp_env.port))
     retried = digest("send", "--date", DAY)
     assert retried.exit_code == 0, retried.output
-    assert [r.recipients for r in smtp_env.received] == [["later@example.com"]]
+    assert sorted(r.recipients[0] for r in smtp_env.received) == [
+        f"reader{n}@example.com" for n in range(5)
+    ]
 
 
 def test_subscriber_sections_choose_the_variant(smtp_env: SmtpServer) -> None:

@@ -18,7 +18,7 @@ from digest.core.articles import Article
 from digest.core.edition import build_edition, edition_window
 from digest.render import Renderer
 from digest.service.app import App
-from digest.service.messages import Recipient, compose
+from digest.service.messages import Recipient, compose, message_template, slot_values_for
 from digest.store.db import make_engine
 from digest.store.tables import EditionRow
 
@@ -78,14 +78,12 @@ def _render() -> dict[str, bytes]:
     rendered = Renderer(settings).render(edition)
     app = App(settings, make_engine("sqlite://"), now=lambda: NOW)
     row = EditionRow(name="daily", day=DAY)
-    composed = compose(app, row, rendered, Recipient(7, "ada@example.com", "Ada", "s3cret"))
+    ada = Recipient(7, "ada@example.com", "Ada", "s3cret")
+    composed = compose(app, row, message_template(app, row, rendered), ada)
+    html, text = rendered.personalise(slot_values_for(app, row, ada))
     # The clock is fixed and the MIME boundary derives from the Message-ID, so even the whole
     # message is reproducible byte for byte.
-    return {
-        "digest.html": composed.html.encode(),
-        "digest.txt": composed.text.encode(),
-        "digest.eml": composed.raw,
-    }
+    return {"digest.html": html.encode(), "digest.txt": text.encode(), "digest.eml": composed.raw}
 
 
 def test_rendering_matches_the_golden_files() -> None:

@@ -44,7 +44,7 @@ DEFAULT_FILE = Path("config.toml")
 def _timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'Europe'
         raise ValueError("an IANA timezone such as 'Europe/Kyiv'") from None
     return name
 
@@ -167,6 +167,18 @@ class DkimSettings(_Table):
 class DeliverySettings(_Table):
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: Path = Path("var/outbox")
+    redirect_to: EmailStr | None = None
+    connections: int = Field(1, ge=1, le=64)
+    messages_per_connection: int = Field(100, ge=1)
+    rate_per_second: float = Field(0.0, ge=0)
+    rate_per_hour: int = Field(0, ge=0)
+    retry_base_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    retry_horizon_hours: float = Field(48.0, gt=0)
+    ambiguous_policy: Literal["retry_once", "hold"] = "retry_once"
+    lease_seconds: float = Field(300.0, gt=0)
+    quarantine_after: int = Field(3, ge=1)
+    batch_size: int = Field(200, ge=1, le=10_000)
 
 
 class SmtpSettings(_Table):

@@ -38,12 +38,34 @@ class SubscriberError(DigestError):
 
 
 class DeliveryError(DigestError):
-    """A message could not be handed to the mail transport."""
+    """Sending cannot go on (authentication, TLS, the sender refused, the server unreachable):
+    the run stops and the deliveries not yet attempted stay pending."""
 
 
-class TemporaryDeliveryError(DeliveryError):
-    """The transport refused for now (4xx, connection trouble); retrying may succeed."""
+class MessageDeliveryError(Exception):
+    """The server's answer for one message, sorted by what to do about it.
+
+    Not a `DigestError`: the sender records it in the ledger and goes on with the next one.
+    """
+
+    def __init__(self, reason: str, code: int | None = None, phase: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.code, self.phase = reason, code, phase
 
 
-class PermanentDeliveryError(DeliveryError):
-    """The transport refused for good (5xx); retrying the same message will not help."""
+class TemporaryDeliveryError(MessageDeliveryError):
+    """Refused for now (4xx, connection trouble before the end of the data): retry later."""
+
+
+class PermanentDeliveryError(MessageDeliveryError):
+    """Refused for good (5xx at RCPT or DATA); `hard_bounce` when the mailbox does not exist."""
+
+    def __init__(
+        self, reason: str, code: int | None = None, phase: str = "", hard_bounce: bool = False
+    ) -> None:
+        super().__init__(reason, code, phase)
+        self.hard_bounce = hard_bounce
+
+
+class AmbiguousDeliveryError(MessageDeliveryError):
+    """The data went out but the final reply never came: the server may or may not have it."""

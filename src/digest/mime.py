@@ -13,7 +13,8 @@ out unfolded: CVE-2024-6923).
 
 import binascii
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.header import Header, decode_header, make_header
@@ -98,22 +99,115 @@ def _unstructured(name: str, value: str) -> str:
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
-def _list_unsubscribe(envelope: Envelope) -> str:
-    links = [f"<{envelope.unsubscribe_url}>"]
-    if envelope.unsubscribe_mailto:
-        token = envelope.unsubscribe_url.rstrip("/").rpartition("/")[2]
-        links.append(f"<mailto:{envelope.unsubscribe_mailto}?subject=unsubscribe%20{quote(token)}>")
+def _list_unsubscribe(url: str, mailto: str | None) -> str:
+    links = [f"<{url}>"]
+    if mailto:
+        token = url.rstrip("/").rpartition("/")[2]
+        links.append(f"<mailto:{mailto}?subject=unsubscribe%20{quote(token)}>")
     return ", ".join(links)
 
 
-def _quoted_printable(subtype: str, content: str) -> bytes:
-    body = binascii.b2a_qp(
-        content.replace("\r\n", "\n").replace("\n", "\r\n").encode(), istext=True
-    )
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode() + body
+def _crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def _qp(text: str) -> bytes:
+    """`text` quoted-printable, ending with a line break: a hard one if the text ends a line,
+    a soft one ("=") otherwise, so encoded pieces can be joined."""
+    encoded = binascii.b2a_qp(_crlf(text), istext=True)
+    return encoded if encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+
+
+class QpBody:
+    """A body split at its slots (literal, slot name, literal, ...), the literal text encoded
+    once: filling it in for a recipient encodes only their few short values."""
+
+    def __init__(self, subtype: str, parts: Sequence[str]) -> None:
+        head = (
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode()
+        self._pieces: list[bytes | str] = [head]
+        for index, part in enumerate(parts):
+            if index % 2:
+                self._pieces.append(part)
+            elif part:
+                self._pieces.append(_qp(part))
+
+    def fill(self, values: Mapping[str, str]) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else _qp(values[p]) for p in self._pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplate:
+    """What every recipient of one variant shares: encoded bodies, subject, fixed headers."""
+
+    sender: Mailbox
+    subject: str
+    list_id: str
+    text: QpBody
+    html: QpBody
+    unsubscribe_mailto: str | None = None
+    reply_to: Mailbox | None = None
+    _fixed: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        title, _, list_key = self.list_id.rpartition(" ")
+        fixed = {"From": self.sender.header(), "Subject": _unstructured("Subject", self.subject)}
+        if self.reply_to is not None:
+            fixed["Reply-To"] = self.reply_to.header()
+        fixed["List-Id"] = f"{_unstructured('List-Id', title)} {list_key}"
+        object.__setattr__(self, "_fixed", fixed)
+
+    def message(
+        self,
+        recipient: Mailbox,
+        message_id: str,
+        unsubscribe_url: str,
+        date: datetime,
+        text_values: Mapping[str, str],
+        html_values: Mapping[str, str],
+        key: DkimKey | None = None,
+    ) -> bytes:
+        """One recipient's message as sent on the wire (CRLF), with one-click unsubscribe
+        headers (RFC 2369, RFC 8058) and a DKIM-Signature when `key` is set."""
+        # "=_" never occurs in quoted-printable text, so this boundary cannot clash with the
+        # body; deriving it from the Message-ID makes the same message the same bytes.
+        boundary = "=_" + hashlib.sha256(message_id.encode()).hexdigest()[:28]
+        fixed = self._fixed
+        headers = [
+            ("From", fixed["From"]),
+            ("To", recipient.header()),
+            *([("Reply-To", fixed["Reply-To"])] if "Reply-To" in fixed else []),
+            ("Subject", fixed["Subject"]),
+            ("Date", format_datetime(date)),
+            ("Message-ID", message_id),
+            ("List-Id", fixed["List-Id"]),
+            ("List-Unsubscribe", _list_unsubscribe(unsubscribe_url, self.unsubscribe_mailto)),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ]
+        for name, value in headers:
+            if any(c in value.replace("\r\n ", "") for c in "\r\n\0"):
+                raise RenderError(f"{name} header would hold a line break")
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
+        delimiter = f"--{boundary}\r\n".encode()
+        # The line break before a delimiter belongs to the delimiter (RFC 2046), not the body.
+        raw = b"".join(
+            (
+                head,
+                b"\r\n",
+                delimiter,
+                self.text.fill(text_values),
+                b"\r\n",
+                delimiter,
+                self.html.fill(html_values),
+                b"\r\n",
+                f"--{boundary}--\r\n".encode(),
+            )
+        )
+        return _signed(raw, [name for name, _ in headers], key) if key else raw
 
 
 def message_bytes(
@@ -124,40 +218,19 @@ def message_bytes(
     date: datetime,
     key: DkimKey | None = None,
 ) -> bytes:
-    """The message as sent on the wire (CRLF), with one-click unsubscribe headers (RFC 2369,
-    RFC 8058) and a DKIM-Signature when `key` is set."""
-    # "=_" never occurs in quoted-printable text, so this boundary cannot clash with the body.
-    boundary = "=_" + hashlib.sha256(envelope.message_id.encode()).hexdigest()[:28]
-    title, _, list_key = envelope.list_id.rpartition(" ")
-    headers = [
-        ("From", envelope.sender.header()),
-        ("To", envelope.recipient.header()),
-        *([("Reply-To", envelope.reply_to.header())] if envelope.reply_to else []),
-        ("Subject", _unstructured("Subject", subject)),
-        ("Date", format_datetime(date)),
-        ("Message-ID", envelope.message_id),
-        ("List-Id", f"{_unstructured('List-Id', title)} {list_key}"),
-        ("List-Unsubscribe", _list_unsubscribe(envelope)),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    ]
-    for name, value in headers:
-        if any(c in value.replace("\r\n ", "") for c in "\r\n\0"):
-            raise RenderError(f"{name} header would hold a line break")
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
-    delimiter = f"--{boundary}\r\n".encode()
-    raw = (
-        head
-        + b"\r\n"
-        + delimiter
-        + _quoted_printable("plain", text)
-        + b"\r\n"
-        + delimiter
-        + _quoted_printable("html", html)
-        + f"\r\n--{boundary}--\r\n".encode()
+    """A whole message from finished parts (no slots): see `MessageTemplate.message`."""
+    template = MessageTemplate(
+        envelope.sender,
+        subject,
+        envelope.list_id,
+        QpBody("plain", [text]),
+        QpBody("html", [html]),
+        envelope.unsubscribe_mailto,
+        envelope.reply_to,
     )
-    return _signed(raw, [name for name, _ in headers], key) if key else raw
+    return template.message(
+        envelope.recipient, envelope.message_id, envelope.unsubscribe_url, date, {}, {}, key
+    )
 
 
 def _signed(raw: bytes, present: list[str], key: DkimKey) -> bytes:

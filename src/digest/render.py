@@ -44,12 +44,23 @@ def slot(name: str) -> str:
 
 
 def _split(document: str) -> tuple[str, ...]:
-    """Literal text and slot names, alternating: ("<p>Hi ", "name", "</p>")."""
+    """Literal text and slot names, alternating: ("<p>Hi ", "name", "</p>"); slot names sit
+    at the odd positions."""
     return tuple(_SLOT.split(document))
 
 
 def _fill(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
     return "".join(values[part] if index % 2 else part for index, part in enumerate(parts))
+
+
+def slot_values(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Values for every slot, kept to one line without control characters: as plain text,
+    and HTML-escaped."""
+    missing = set(SLOTS) - values.keys()
+    if missing:
+        raise RenderError(f"no value for slot(s) {', '.join(sorted(missing))}")
+    plain = {name: one_line(values[name]) for name in SLOTS}
+    return plain, {name: html.escape(value, quote=True) for name, value in plain.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +70,17 @@ class Rendered:
     subject: str
     html: str
     text: str
-    _html_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _text_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    html_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    text_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_html_parts", _split(self.html))
-        object.__setattr__(self, "_text_parts", _split(self.text))
+        object.__setattr__(self, "html_parts", _split(self.html))
+        object.__setattr__(self, "text_parts", _split(self.text))
 
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """HTML and text with every slot filled; values are kept to one line without control
-        characters, and HTML-escaped for the HTML part."""
-        missing = set(SLOTS) - values.keys()
-        if missing:
-            raise RenderError(f"no value for slot(s) {', '.join(sorted(missing))}")
-        plain = {name: one_line(values[name]) for name in SLOTS}
-        escaped = {name: html.escape(value, quote=True) for name, value in plain.items()}
-        return _fill(self._html_parts, escaped), _fill(self._text_parts, plain)
+        """HTML and text with every slot filled (see `slot_values`)."""
+        plain, escaped = slot_values(values)
+        return _fill(self.html_parts, escaped), _fill(self.text_parts, plain)
 
 
 class Renderer:

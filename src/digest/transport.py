@@ -1,24 +1,39 @@
-"""Mail transports: a local Maildir outbox, and SMTP with STARTTLS or implicit TLS.
+"""Mail transports: a local Maildir outbox, and SMTP driven phase by phase.
 
-SMTP replies are sorted at this boundary: 4xx and connection trouble are temporary, 5xx are
-permanent, and failures that would hit every message (authentication, TLS) stop the run.
+SMTP is driven command by command (MAIL, RCPT, DATA, the final reply) so that each failure is
+sorted by what it means for the message: a 4xx, a 421 or a connection lost before the end of
+the data is temporary; a 5xx at RCPT or DATA is permanent for that recipient (a 5.1.x at RCPT
+is a hard bounce); a connection lost after the end of the data is ambiguous, since the server
+may have accepted the message. Authentication and TLS failures, a 5xx at MAIL FROM, or a
+server that stays unreachable stop the run.
 """
 
 import mailbox
+import re
 import smtplib
 import ssl
 from pathlib import Path
 from typing import Protocol, Self
 
 from digest.config import SmtpSettings
-from digest.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from digest.errors import (
+    AmbiguousDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+
+# Consecutive messages that could not even reach the server before the run gives up.
+UNREACHABLE_AFTER = 3
+_HARD_BOUNCE_CODES = {550, 551, 553}
 
 
 class Transport(Protocol):
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
     def send(self, raw: bytes, sender: str, recipient: str) -> str:
-        """Hand over one message; returns where it went (a file path or the server's reply)."""
+        """Hand over one message; returns where it went (a file path or the server's reply).
+        Raises a `MessageDeliveryError` for this message, or `DeliveryError` to stop."""
         ...
 
 
@@ -36,69 +51,150 @@ class MaildirTransport:
         self._box.close()
 
     def send(self, raw: bytes, sender: str, recipient: str) -> str:
-        key = self._box.add(raw)
+        try:
+            key = self._box.add(raw)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to the outbox {self.folder}: {exc}") from None
         return str(self.folder / "new" / key)
 
 
-class SmtpTransport:
-    """One SMTP connection reused for many messages, opened on entry and closed on exit."""
+def _dot_stuffed(raw: bytes) -> bytes:
+    """The DATA payload: lines starting with a dot get another (RFC 5321 4.5.2), then the end."""
+    body = re.sub(rb"(?m)^\.", b"..", raw)
+    return body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def _refusal(phase: str, code: int, reply: bytes | str) -> Exception:
+    reason = f"{code} {_text(reply)} (at {phase})"
+    if 400 <= code < 500:
+        return TemporaryDeliveryError(reason, code, phase)
+    if phase == "MAIL FROM":
+        return DeliveryError(f"the server refused the sender: {reason}")
+    hard = phase == "RCPT TO" and (code in _HARD_BOUNCE_CODES or _text(reply).startswith("5.1."))
+    return PermanentDeliveryError(reason, code, phase, hard_bounce=hard)
+
+
+class SmtpTransport:
+    """One SMTP connection, opened on first use and reused for up to `max_per_connection`
+    messages; any connection trouble closes it, and the next message opens a new one."""
+
+    def __init__(self, settings: SmtpSettings, max_per_connection: int = 100) -> None:
         self.settings = settings
+        self.max_per_connection = max_per_connection
         self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+        self._unreachable = 0
 
     def __enter__(self) -> Self:
-        s = self.settings
-        context = ssl.create_default_context()
-        try:
-            if s.security == "ssl":
-                self._smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-            else:
-                self._smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                if s.security == "starttls":
-                    self._smtp.starttls(context=context)
-            if s.username:
-                self._smtp.login(s.username, s.password.get_secret_value())
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"SMTP {s.host}:{s.port}: login refused: {_reply(exc)}") from None
-        except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
-            raise DeliveryError(f"SMTP {s.host}:{s.port}: TLS failed: {exc}") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP {s.host}:{s.port}: cannot connect: {exc}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._close(polite=True)
+
+    def _close(self, polite: bool = False) -> None:
         if self._smtp is not None:
             try:
-                self._smtp.quit()
+                if polite:
+                    self._smtp.quit()
+                else:
+                    self._smtp.close()
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, raw: bytes, sender: str, recipient: str) -> str:
-        assert self._smtp is not None, "use the transport as a context manager"
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        where = f"SMTP {s.host}:{s.port}"
+        context = ssl.create_default_context()
         try:
-            refused = self._smtp.sendmail(sender, [recipient], raw)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients[recipient]
-            raise _classify(code, text) from None
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=context
+                )
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp.ehlo()
+            if s.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value())
+        except smtplib.SMTPAuthenticationError as exc:
+            reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise DeliveryError(f"{where}: login refused: {reply}") from None
+        except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
+            raise DeliveryError(f"{where}: TLS failed: {exc}") from None
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from None
+            self._unreachable += 1
+            raise self._unreachable_or(exc.smtp_code, _text(exc.smtp_error)) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self._unreachable += 1
+            raise self._unreachable_or(None, str(exc) or type(exc).__name__) from None
+        self._unreachable, self._sent_on_connection = 0, 0
+        return smtp
+
+    def _unreachable_or(self, code: int | None, reason: str) -> Exception:
+        s = self.settings
+        text = f"SMTP {s.host}:{s.port}: cannot connect: {f'{code} ' if code else ''}{reason}"
+        if self._unreachable >= UNREACHABLE_AFTER:
+            return DeliveryError(f"{text} ({self._unreachable} times in a row)")
+        return TemporaryDeliveryError(text, code, "connect")
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> str:
+        if self._smtp is None or self._sent_on_connection >= self.max_per_connection:
+            self._close(polite=True)
+            self._smtp = self._connect()
+        smtp = self._smtp
+        try:
+            reply = self._transaction(smtp, raw, sender, recipient)
+        except (TemporaryDeliveryError, AmbiguousDeliveryError, DeliveryError):
+            self._close()  # the session's state is unknown: start the next message afresh
+            raise
+        except PermanentDeliveryError:
+            self._reset(smtp)
+            raise
+        self._sent_on_connection += 1
+        return reply
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        try:
+            smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._close()
+
+    def _transaction(self, smtp: smtplib.SMTP, raw: bytes, sender: str, recipient: str) -> str:
+        international = not (sender.isascii() and recipient.isascii())
+        if international and not smtp.has_extn("smtputf8"):
+            raise PermanentDeliveryError(
+                "the server does not accept internationalised addresses (no SMTPUTF8)",
+                phase="MAIL FROM",
+            )
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
+        try:
+            code, reply = smtp.mail(sender, options)
+            if code != 250:
+                raise _refusal("MAIL FROM", code, reply)
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise _refusal("RCPT TO", code, reply)
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                raise _refusal("DATA", code, reply)
+            smtp.send(_dot_stuffed(raw))
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            raise TemporaryDeliveryError(f"connection lost: {exc}") from None
-        if refused:
-            code, text = refused[recipient]
-            raise _classify(code, text)
-        return "250 accepted"
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
-    return f"{exc.smtp_code} {text}".strip()
-
-
-def _classify(code: int, text: bytes | str) -> DeliveryError:
-    reply = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-    if 400 <= code < 500:
-        return TemporaryDeliveryError(reply)
-    return PermanentDeliveryError(reply)
+            reason = f"connection lost before the end of the data: {exc}"
+            raise TemporaryDeliveryError(reason, phase="DATA") from None
+        try:
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise AmbiguousDeliveryError(
+                f"no reply after the end of the data ({exc or 'connection closed'}): the server "
+                "may have accepted the message"
+            ) from None
+        if code != 250:
+            raise _refusal("end of DATA", code, reply)
+        return f"{code} {_text(reply)}"

@@ -9,9 +9,7 @@ import click
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, Moment, app_of, cli, date_option, instant, out, plural
-from digest.core.edition import Edition
-from digest.service import checks, delivery, editions
-from digest.store.editions import delivery_counts, list_editions
+from digest.service import checks, editions
 
 
 @cli.command("build")
@@ -115,38 +113,6 @@ def _report_decision(built: editions.Built, article_id: int) -> None:
     )
 
 
-@cli.command("report")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per edition and line.")
-@click.pass_context
-def report_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List editions with their status, stories and deliveries."""
-    app = app_of(ctx)
-    with app.transaction() as session:
-        records = [
-            {
-                "edition": f"{row.name}:{row.day}",
-                "status": row.status,
-                "stories": Edition.from_dict(row.content).item_count,
-                "left_out": len(row.content["dropped"]),
-                "deliveries": delivery_counts(session, row.edition_id),
-                "skip_reason": row.skip_reason,
-            }
-            for row in list_editions(session)
-        ]
-    for r in records:
-        if as_json:
-            out.print(json.dumps(r))
-            continue
-        deliveries = ", ".join(f"{n} {s}" for s, n in sorted(r["deliveries"].items())) or "none"
-        note = f" ({r['skip_reason']})" if r["skip_reason"] else ""
-        out.print(
-            f"{r['edition']}  {r['status']}: {r['stories']} stories, {r['left_out']} left out; "
-            f"deliveries: {deliveries}{note}"
-        )
-    if not records:
-        out.print("No editions yet.")
-
-
 @cli.command("preview")
 @date_option
 @click.option(
@@ -183,30 +149,4 @@ def check_cmd(ctx: click.Context, day: date) -> None:
             mark = "ok  " if finding.passed else "FAIL"
             out.print(f"  {mark} {finding.check}: {finding.detail}")
     if not all(v.passed for v in results):
-        ctx.exit(1)
-
-
-@cli.command("send")
-@date_option
-@click.pass_context
-def send_cmd(ctx: click.Context, day: date) -> None:
-    """Deliver the edition for a date to every subscriber, once.
-
-    Builds the edition first if needed. Running it again only retries unfinished deliveries.
-    """
-    app = app_of(ctx)
-    report = delivery.send(app, day)
-    if report.skipped:
-        out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
-        return
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "none"
-    out.print(
-        f"Edition {report.edition_key}: {report.queued} deliveries queued now, "
-        f"{report.attempted} attempted in this run; ledger: {counts}."
-    )
-    if app.settings.delivery.transport == "maildir":
-        out.print(f"Outbox (Maildir): {app.settings.delivery.maildir / 'new'}")
-    for location in report.locations:
-        out.print(f"  {location}")
-    if report.counts.get("failed") or report.counts.get("deferred"):
         ctx.exit(1)

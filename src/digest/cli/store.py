@@ -2,13 +2,14 @@
 
 import json
 from datetime import date
+from typing import Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
-from digest.cli.base import DAY, Group, app_of, cli, err, out
+from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
 from digest.core.sections import classify, off_topic_pattern
 from digest.service import editions, subscribers
 from digest.service.ingest import ingest as ingest_inputs
@@ -130,31 +131,213 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
 
 @cli.group("subscribers", cls=Group)
 def subscribers_group() -> None:
-    """Manage subscribers."""
+    """Manage subscribers: add, import, list, update, remove."""
+
+
+section_option = click.option(
+    "--section", "sections", multiple=True, help="Section key to receive (repeatable; default all)."
+)
+timezone_option = click.option(
+    "--timezone", help="IANA timezone for the send hour (default: the edition's)."
+)
+send_hour_option = click.option(
+    "--send-hour", type=int, help="Hour of the day, 0-23, to receive it (default: the edition's)."
+)
 
 
 @subscribers_group.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="Name used in the greeting.")
+@section_option
+@timezone_option
+@send_hour_option
 @click.option(
-    "--section", "sections", multiple=True, help="Section key to receive (repeatable; default all)."
+    "--status",
+    type=click.Choice(subscribers.NEW_STATUSES),
+    default="active",
+    show_default=True,
+    help="pending: waiting for confirmation, not sent to yet.",
 )
 @click.pass_context
-def subscribers_add(ctx: click.Context, email: str, name: str, sections: tuple[str, ...]) -> None:
-    """Add an active subscriber (an address already known is left unchanged)."""
-    added = subscribers.subscribe(app_of(ctx), email, name, list(sections) or None)
-    state = "Added" if added.created else "Already subscribed, unchanged:"
-    out.print(f"{state} {added.email} (id {added.subscriber_id})")
+def subscribers_add(
+    ctx: click.Context,
+    email: str,
+    name: str,
+    sections: tuple[str, ...],
+    timezone: str | None,
+    send_hour: int | None,
+    status: str,
+) -> None:
+    """Add a subscriber. An address already known is left unchanged, and one that
+    unsubscribed stays unsubscribed (see `update --status active`)."""
+    added = subscribers.subscribe(
+        app_of(ctx),
+        email,
+        name,
+        list(sections) or None,
+        status=status,
+        timezone=timezone,
+        send_hour=send_hour,
+    )
+    where = f"{added.email} (id {added.subscriber_id})"
+    if added.created:
+        out.print(f"Added {where}" + (", pending" if added.status == "pending" else ""))
+    elif added.status == "active":
+        out.print(f"Already subscribed, unchanged: {where}")
+    elif added.status == "pending":
+        out.print(f"Already known and pending, unchanged: {where}")
+    else:
+        out.print(
+            f"Not resubscribed: {where} is {added.status}; left unchanged. If its owner asked "
+            f"to come back: digest subscribers update {added.email} --status active"
+        )
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--status",
+    type=click.Choice(subscribers.NEW_STATUSES),
+    default="active",
+    show_default=True,
+    help="Status of the new addresses (known ones keep theirs).",
+)
+@click.pass_context
+def subscribers_import(ctx: click.Context, file: str, status: str) -> None:
+    """Add or update subscribers from a CSV file with a header row.
+
+    Columns: email (required), name, sections (keys separated by ';', '|' or spaces; empty
+    means all), timezone (IANA), send_hour (0-23). Known addresses get the file's columns and
+    keep their status. Each bad row is reported and skipped; exits 1 if any was.
+    """
+    report = subscribers.import_csv(app_of(ctx), file, status)
+    for rejection in report.rejected:
+        err.print(f"rejected {rejection}")
+    out.print(
+        f"{report.source}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected."
+    )
+    if report.opted_out:
+        out.print(
+            f"{plural(report.opted_out, 'address', 'addresses')} in the file unsubscribed or "
+            "bounced earlier and stay so."
+        )
+    if report.rejected:
+        ctx.exit(1)
+
+
+def _shown(field: str, value: Any) -> str:
+    """A stored choice as a reader understands it: None is the default it stands for."""
+    if value is None:
+        return "all" if field == "sections" else "edition"
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
 
 
 @subscribers_group.command("list")
+@click.option("--status", type=click.Choice(subscribers.STATUSES), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-def subscribers_list(ctx: click.Context) -> None:
-    """List subscribers with their status and sections."""
+def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List subscribers with their status, sections, timezone and send hour."""
     app = app_of(ctx)
-    table = Table("id", "email", "name", "status", "sections")
     with app.transaction() as session:
-        for s in list_subscribers(session):
-            sections = ", ".join(s.sections) if s.sections else "all"
-            table.add_row(str(s.subscriber_id), s.email, s.name, s.status, sections)
+        records = [
+            {
+                "id": s.subscriber_id,
+                "email": s.email,
+                "name": s.name,
+                "status": s.status,
+                "sections": s.sections,
+                "timezone": s.timezone,
+                "send_hour": s.send_hour,
+            }
+            for s in list_subscribers(session, status)
+        ]
+    if as_json:
+        for record in records:
+            out.print(json.dumps(record, ensure_ascii=False))
+        return
+    columns = ("id", "email", "name", "status", "sections", "timezone", "send_hour")
+    table = Table(*columns)
+    for r in records:
+        table.add_row(*(_shown(column, r[column]) for column in columns))
     out.print(table)
+    out.print(plural(len(records), "subscriber"))
+
+
+@subscribers_group.command("update")
+@click.argument("email")
+@click.option("--name", help="Name used in the greeting.")
+@section_option
+@click.option("--all-sections", is_flag=True, help="Receive every section (the default).")
+@timezone_option
+@click.option("--no-timezone", is_flag=True, help="Back to the edition's timezone.")
+@send_hour_option
+@click.option("--no-send-hour", is_flag=True, help="Back to the edition's send time.")
+@click.option(
+    "--status",
+    type=click.Choice(subscribers.STATUSES),
+    help="active also takes back an address that unsubscribed: only at its owner's request.",
+)
+@click.pass_context
+def subscribers_update(
+    ctx: click.Context,
+    email: str,
+    name: str | None,
+    sections: tuple[str, ...],
+    all_sections: bool,
+    timezone: str | None,
+    no_timezone: bool,
+    send_hour: int | None,
+    no_send_hour: bool,
+    status: str | None,
+) -> None:
+    """Change a subscriber's name, sections, timezone, send hour or status."""
+    changes: dict[str, Any] = {}
+    for option, value, reset, key in (
+        ("--section/--all-sections", sections or None, all_sections, "sections"),
+        ("--timezone/--no-timezone", timezone, no_timezone, "timezone"),
+        ("--send-hour/--no-send-hour", send_hour, no_send_hour, "send_hour"),
+    ):
+        if value is not None and reset:
+            raise click.UsageError(f"give one of {option}, not both")
+        if value is not None or reset:
+            changes[key] = value
+    changes.update({k: v for k, v in (("name", name), ("status", status)) if v is not None})
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one option")
+    updated = subscribers.update(app_of(ctx), email, **changes)
+    where = f"{updated.email} (id {updated.subscriber_id})"
+    if not updated.changes:
+        out.print(f"Unchanged: {where} already has those values")
+        return
+    done = "; ".join(
+        f"{c.field} {_shown(c.field, c.before)} -> {_shown(c.field, c.after)}"
+        for c in updated.changes
+    )
+    out.print(f"Updated {where}: {done}")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.option(
+    "--purge", is_flag=True, help="Delete the row instead (refused once anything was sent to it)."
+)
+@click.pass_context
+def subscribers_remove(ctx: click.Context, email: str, purge: bool) -> None:
+    """Unsubscribe an address. The row is kept so the opt-out is remembered."""
+    if purge:
+        removed = subscribers.purge(app_of(ctx), email)
+        out.print(f"Deleted {removed.email} (id {removed.subscriber_id})")
+        return
+    removed = subscribers.unsubscribe(app_of(ctx), email)
+    where = f"{removed.email} (id {removed.subscriber_id})"
+    if removed.previous_status == "unsubscribed":
+        out.print(f"Already unsubscribed: {where}")
+    else:
+        out.print(
+            f"Unsubscribed {where}, {removed.previous_status} until now; "
+            "the address is kept to remember the opt-out"
+        )

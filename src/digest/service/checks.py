@@ -8,7 +8,7 @@ from digest.gate import Finding, check_message
 from digest.service.app import App
 from digest.service.editions import build, frozen_edition
 from digest.service.messages import PREVIEW_RECIPIENT, Variants, compose
-from digest.store.subscribers import active_subscribers
+from digest.store import ledger
 from digest.store.tables import EditionRow
 
 
@@ -26,16 +26,14 @@ def check_row(app: App, row: EditionRow) -> list[VariantCheck]:
     """The gate's findings for the full edition and for each section set subscribers chose."""
     variants = Variants(app, row)
     with app.transaction() as session:
-        choices = {None} | {
-            tuple(sorted(s.sections)) if s.sections else None for s in active_subscribers(session)
-        }
+        choices = {None} | ledger.section_choices(session)
     budget = int(app.settings.edition.html_budget_kb * 1024)
     results = []
     for choice in sorted(choices, key=lambda c: (c is not None, c or ())):
-        rendered = variants.for_sections(list(choice) if choice else None)
-        if rendered is None:
+        template = variants.template(list(choice) if choice else None)
+        if template is None:
             continue
-        composed = compose(app, row, rendered, PREVIEW_RECIPIENT, variants.key)
+        composed = compose(app, row, template, PREVIEW_RECIPIENT, variants.key)
         label = choice or tuple(s["key"] for s in row.content["sections"])
         results.append(VariantCheck(label, check_message(composed.raw, budget)))
     return results

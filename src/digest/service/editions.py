@@ -10,9 +10,16 @@ from digest.core.edition import Edition, Override, build_edition, edition_window
 from digest.errors import EditionError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
-from digest.service.messages import PREVIEW_RECIPIENT, compose, dkim_key
+from digest.service.messages import (
+    PREVIEW_RECIPIENT,
+    compose,
+    dkim_key,
+    message_template,
+    slot_values_for,
+)
 from digest.store.articles import articles_between, articles_by_id
-from digest.store.editions import find_edition, has_deliveries, overrides_for, set_override
+from digest.store.editions import find_edition, overrides_for, set_override
+from digest.store.ledger import has_deliveries
 from digest.store.tables import EditionRow
 
 
@@ -157,11 +164,13 @@ def preview(app: App, day: date, out: Path) -> PreviewFiles:
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
         rendered = Rendered(row.subject, row.html, row.text)
-        composed = compose(app, row, rendered, PREVIEW_RECIPIENT, dkim_key(app.settings))
+        template = message_template(app, row, rendered)
+        composed = compose(app, row, template, PREVIEW_RECIPIENT, dkim_key(app.settings))
+        html, text = rendered.personalise(slot_values_for(app, row, PREVIEW_RECIPIENT))
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{built.edition.name}-{day}"
     files = PreviewFiles(out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml")
-    files.html.write_text(composed.html, "utf-8")
-    files.text.write_text(composed.text, "utf-8")
+    files.html.write_text(html, "utf-8")
+    files.text.write_text(text, "utf-8")
     files.eml.write_bytes(composed.raw)
     return files

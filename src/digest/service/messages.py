@@ -7,8 +7,8 @@ from digest.config import Settings
 from digest.core.edition import Edition
 from digest.core.links import link_token
 from digest.errors import ConfigError
-from digest.mime import DkimKey, Envelope, Mailbox, message_bytes
-from digest.render import Rendered, Renderer
+from digest.mime import DkimKey, Mailbox, MessageTemplate, QpBody
+from digest.render import Rendered, Renderer, slot_values
 from digest.service.app import App
 from digest.store.tables import EditionRow
 
@@ -27,20 +27,18 @@ PREVIEW_RECIPIENT = Recipient(0, "reader@preview.invalid", "Reader", "preview")
 
 @dataclass(frozen=True, slots=True)
 class Composed:
-    """One recipient's message: the bytes to send, and the personalised parts inside them."""
+    """One recipient's message as bytes for the wire, and the envelope sender."""
 
     raw: bytes
-    html: str
-    text: str
     sender: str
 
 
 def message_id(app: App, edition: EditionRow, subscriber_id: int) -> str:
     """Derived from (edition, subscriber), so a retried message is recognisably the same one."""
-    return f"<{edition.name}.{edition.day:%Y%m%d}.{subscriber_id}@{_domain(app.settings)}>"
+    return f"<{edition.name}.{edition.day:%Y%m%d}.{subscriber_id}@{message_domain(app.settings)}>"
 
 
-def _domain(settings: Settings) -> str:
+def message_domain(settings: Settings) -> str:
     return settings.sender.from_address.email.rpartition("@")[2]
 
 
@@ -58,65 +56,97 @@ def dkim_key(settings: Settings) -> DkimKey | None:
             raise ConfigError(
                 f"dkim.key_file: cannot read {config.key_file}: {exc.strerror}"
             ) from None
-    return DkimKey(config.domain or _domain(settings), config.selector, secret, config.algorithm)
+    return DkimKey(
+        config.domain or message_domain(settings), config.selector, secret, config.algorithm
+    )
+
+
+def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict[str, str]:
+    """The recipient's personal values: greeting, address and signed links."""
+    base = str(app.settings.web.base_url).rstrip("/")
+
+    def link(purpose: str) -> str:
+        return f"{base}/{purpose}/{link_token(recipient.secret, purpose, recipient.subscriber_id)}"
+
+    return {
+        "name": recipient.name or "reader",
+        "email": recipient.email,
+        "unsubscribe_url": link("unsubscribe"),
+        "preferences_url": link("preferences"),
+        "web_url": f"{base}/editions/{edition.name}/{edition.day}",
+    }
+
+
+def message_template(app: App, edition: EditionRow, rendered: Rendered) -> MessageTemplate:
+    """What every recipient of this variant shares, encoded once."""
+    settings = app.settings
+    sender = settings.sender
+    return MessageTemplate(
+        sender=Mailbox(sender.from_address.name, sender.from_address.email),
+        subject=rendered.subject,
+        list_id=f"{settings.edition.title} <{edition.name}.{message_domain(settings)}>",
+        text=QpBody("plain", rendered.text_parts),
+        html=QpBody("html", rendered.html_parts),
+        unsubscribe_mailto=sender.unsubscribe_mailto,
+        reply_to=Mailbox(sender.reply_to.name, sender.reply_to.email) if sender.reply_to else None,
+    )
 
 
 def compose(
     app: App,
     edition: EditionRow,
-    rendered: Rendered,
+    template: MessageTemplate,
     recipient: Recipient,
     key: DkimKey | None = None,
 ) -> Composed:
-    """Personalise the variant for `recipient` and build the message, signed with `key`."""
-    settings = app.settings
-    base = str(settings.web.base_url).rstrip("/")
-
-    def link(purpose: str) -> str:
-        return f"{base}/{purpose}/{link_token(recipient.secret, purpose, recipient.subscriber_id)}"
-
-    unsubscribe = link("unsubscribe")
-    html, text = rendered.personalise(
-        {
-            "name": recipient.name or "reader",
-            "email": recipient.email,
-            "unsubscribe_url": unsubscribe,
-            "preferences_url": link("preferences"),
-            "web_url": f"{base}/editions/{edition.name}/{edition.day}",
-        }
+    """The recipient's message: the variant's template with their values, signed with `key`."""
+    plain, escaped = slot_values(slot_values_for(app, edition, recipient))
+    raw = template.message(
+        Mailbox(recipient.name, recipient.email),
+        message_id(app, edition, recipient.subscriber_id),
+        plain["unsubscribe_url"],
+        app.now(),
+        plain,
+        escaped,
+        key,
     )
-    sender = settings.sender
-    envelope = Envelope(
-        sender=Mailbox(sender.from_address.name, sender.from_address.email),
-        recipient=Mailbox(recipient.name, recipient.email),
-        message_id=message_id(app, edition, recipient.subscriber_id),
-        list_id=f"{settings.edition.title} <{edition.name}.{_domain(settings)}>",
-        unsubscribe_url=unsubscribe,
-        unsubscribe_mailto=sender.unsubscribe_mailto,
-        reply_to=Mailbox(sender.reply_to.name, sender.reply_to.email) if sender.reply_to else None,
-    )
-    raw = message_bytes(envelope, rendered.subject, text, html, app.now(), key)
-    return Composed(raw, html, text, sender.from_address.email)
+    return Composed(raw, app.settings.sender.from_address.email)
 
 
 class Variants:
-    """Renders each variant (set of sections) of one edition once, on first use."""
+    """Each variant (set of sections) of one edition, rendered and encoded once, on first use."""
 
     def __init__(self, app: App, row: EditionRow) -> None:
+        self._app, self._row = app, row
         self._renderer = Renderer(app.settings)
         self._edition = Edition.from_dict(row.content)
         self._all = frozenset(s.key for s in self._edition.sections)
-        self._cache = {self._all: Rendered(row.subject, row.html, row.text)}
+        self._rendered = {self._all: Rendered(row.subject, row.html, row.text)}
+        self._templates: dict[frozenset[str], MessageTemplate] = {}
         self.key = dkim_key(app.settings)
+
+    def _variant(self, chosen: list[str] | None) -> frozenset[str] | None:
+        if not self._all:  # a quiet-day edition: the same short note for everyone
+            return self._all
+        wanted = self._all if chosen is None else self._all & frozenset(chosen)
+        return wanted or None
 
     def for_sections(self, chosen: list[str] | None) -> Rendered | None:
         """The variant for a subscriber's chosen sections (None: all), or None when none of
         them has a story in this edition."""
-        if not self._all:  # a quiet-day edition: the same short note for everyone
-            return self._cache[self._all]
-        wanted = self._all if chosen is None else self._all & frozenset(chosen)
-        if not wanted:
+        wanted = self._variant(chosen)
+        if wanted is None:
             return None
-        if wanted not in self._cache:
-            self._cache[wanted] = self._renderer.render(self._edition, wanted)
-        return self._cache[wanted]
+        if wanted not in self._rendered:
+            self._rendered[wanted] = self._renderer.render(self._edition, wanted)
+        return self._rendered[wanted]
+
+    def template(self, chosen: list[str] | None) -> MessageTemplate | None:
+        """The message template of that variant (None as for `for_sections`)."""
+        wanted = self._variant(chosen)
+        rendered = self.for_sections(chosen)
+        if wanted is None or rendered is None:
+            return None
+        if wanted not in self._templates:
+            self._templates[wanted] = message_template(self._app, self._row, rendered)
+        return self._templates[wanted]

@@ -144,12 +144,17 @@ class EditionOverride(Base):
 
 
 class Delivery(Base):
-    """One message of one edition to one subscriber: the ledger that prevents double sends."""
+    """One message of one edition to one subscriber: the ledger that prevents double sends.
+
+    States: pending, sending (leased to one sender until lease_expires_at), sent, deferred
+    (retry at next_attempt_at), failed, suppressed, ambiguous, expired, quarantined. Every
+    state but sent, pending and sending carries a reason.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
-        Index("ix_deliveries_status", "status"),
+        Index("ix_deliveries_edition_status", "edition_id", "status"),
     )
 
     delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -158,6 +163,13 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     message_id: Mapped[str] = mapped_column(String(320))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    ambiguous_count: Mapped[int] = mapped_column(Integer, default=0)
+    local_failures: Mapped[int] = mapped_column(Integer, default=0)
+    smtp_code: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    first_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

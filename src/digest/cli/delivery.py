@@ -1,0 +1,165 @@
+"""Commands for delivery: send, report, resend."""
+
+import json
+import time
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from digest.cli.base import DAY, app_of, cli, date_option, err, out
+from digest.core.edition import Edition
+from digest.service import delivery
+from digest.store import ledger
+from digest.store.editions import list_editions
+
+# Without a terminal, a progress line every this many messages.
+LOG_EVERY = 1000
+
+
+class _Meter:
+    """Live counts while sending: a progress bar on a terminal, log lines otherwise."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.bar: Progress | None = None
+        if out.is_terminal:
+            self.bar = Progress(
+                TextColumn("sending"),
+                BarColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
+            )
+            self.task = self.bar.add_task("", total=None)
+
+    def __enter__(self) -> "_Meter":
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def summary(self) -> str:
+        rate = sum(self.counts.values()) / max(time.monotonic() - self.started, 1e-9)
+        parts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
+        return f"{parts or 'nothing'} ({rate:.0f}/s)"
+
+    def __call__(self, outcome: str) -> None:
+        self.counts[outcome] += 1
+        done = sum(self.counts.values())
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=self.summary())
+        elif done % LOG_EVERY == 0:
+            out.print(f"progress: {self.summary()}")
+
+
+def _states(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no deliveries"
+
+
+@cli.command("send")
+@date_option
+@click.option("--dry-run", is_flag=True, help="List who would get which sections; send nothing.")
+@click.pass_context
+def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
+    """Deliver the edition for a date to every subscriber, once.
+
+    Builds the edition first if needed and runs the pre-send checks. Running it again only
+    touches unfinished deliveries: pending ones, and deferred ones whose retry time has come.
+    """
+    app = app_of(ctx)
+    if dry_run:
+        plan: Counter[str] = Counter()
+        for planned in delivery.dry_run(app, day):
+            if planned.sections is None:
+                label = f"suppressed: {planned.reason}"
+            else:
+                label = ", ".join(planned.sections) or "quiet day"
+            plan[label] += 1
+            out.print(f"{planned.email}  {label}")
+        out.print("Would send: " + "; ".join(f"{n} × {v}" for v, n in plan.items()))
+        return
+    with _Meter() as meter:
+        report = delivery.send(app, day, progress=meter)
+    if report.skipped:
+        out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
+        return
+    out.print(
+        f"Edition {report.edition_key}: {report.queued} deliveries queued now; this run: "
+        f"{meter.summary()}; ledger: {_states(report.counts)}."
+    )
+    if app.settings.delivery.transport == "maildir":
+        out.print(f"Outbox (Maildir): {app.settings.delivery.maildir / 'new'}")
+    for location in report.locations:
+        out.print(f"  {location}")
+    unfinished = ("failed", "deferred", "ambiguous", "expired", "quarantined")
+    if any(report.counts[state] for state in unfinished):
+        err.print(f"Not everything was delivered: see 'digest report --date {day}'.")
+        ctx.exit(1)
+
+
+@cli.command("report")
+@click.option("--date", "day", type=DAY, help="One edition: counts per state and the failures.")
+@click.option("--json", "as_json", is_flag=True, help="JSON (see the README).")
+@click.pass_context
+def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
+    """Show editions and deliveries (with --date: one edition's failures)."""
+    app = app_of(ctx)
+    if day is not None:
+        _edition_report(delivery.edition_report(app, day), as_json)
+        return
+    with app.transaction() as session:
+        records = [
+            {
+                "edition": f"{row.name}:{row.day}",
+                "status": row.status,
+                "stories": Edition.from_dict(row.content).item_count,
+                "left_out": len(row.content["dropped"]),
+                "counts": ledger.counts(session, row.edition_id),
+                "skip_reason": row.skip_reason,
+            }
+            for row in list_editions(session)
+        ]
+    for r in records:
+        if as_json:
+            out.print(json.dumps(r))
+            continue
+        note = f" ({r['skip_reason']})" if r["skip_reason"] else ""
+        out.print(
+            f"{r['edition']}  {r['status']}: {r['stories']} stories, {r['left_out']} left out; "
+            f"deliveries: {_states(r['counts'])}{note}"
+        )
+    if not records:
+        out.print("No editions yet.")
+
+
+def _edition_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(report, ensure_ascii=False))
+        return
+    out.print(f"{report['edition']} ({report['status']}): {_states(report['counts'])}")
+    for failure in report["failures"]:
+        code = f" [{failure['code']}]" if failure["code"] else ""
+        out.print(f"  {failure['state']:<11} {failure['email']}{code}: {failure['reason']}")
+
+
+@cli.command("resend")
+@date_option
+@click.option(
+    "--failed", is_flag=True, help="Retry every failed, ambiguous, expired or quarantined delivery."
+)
+@click.option("--to", "email", help="Send this subscriber's copy again, even if it was delivered.")
+@click.pass_context
+def resend_cmd(ctx: click.Context, day: date, failed: bool, email: str | None) -> None:
+    """Queue deliveries again; the next send delivers them."""
+    if failed == (email is not None):
+        raise click.UsageError("give --failed or --to EMAIL")
+    count = delivery.resend(app_of(ctx), day, failed=failed, to=email)
+    out.print(f"{count} deliveries queued again; run 'digest send --date {day}' to send them.")

@@ -1,0 +1,343 @@
+"""The delivery ledger: materialising, leasing, and fenced recording of outcomes.
+
+A sender claims rows by leasing them (status "sending", its owner name, an expiry). Every
+write that finishes a delivery is fenced on still holding that lease, so two senders, or a
+sender whose lease ran out, can never both record the same message.
+"""
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest.store.tables import Delivery, EditionRow, Subscriber
+
+# States a run may still act on, and the final ones.
+UNFINISHED = ("pending", "sending", "deferred", "ambiguous")
+STATES = (
+    "pending",
+    "sending",
+    "sent",
+    "deferred",
+    "failed",
+    "suppressed",
+    "ambiguous",
+    "expired",
+    "quarantined",
+)
+
+
+def new_owner() -> str:
+    """A lease owner name: host and process, so a dead local owner can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its lease expiry can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def materialise(
+    session: Session, edition: EditionRow, message_id_domain: str, now: datetime
+) -> int:
+    """One pending row per active subscriber, in one statement (no subscriber is loaded into
+    memory). Runs once per edition: a second call, or a racing sender, adds nothing."""
+    if session.scalar(
+        select(Delivery.delivery_id).where(Delivery.edition_id == edition.edition_id).limit(1)
+    ):
+        return 0
+    prefix = f"<{edition.name}.{edition.day:%Y%m%d}."
+    rows = select(
+        literal(edition.edition_id),
+        Subscriber.subscriber_id,
+        literal("pending"),
+        literal(prefix)
+        + cast(Subscriber.subscriber_id, String)
+        + literal(f"@{message_id_domain}>"),
+        literal(0),
+        literal(0),
+        literal(0),
+        literal(now, Delivery.created_at.type),
+    ).where(Subscriber.status == "active")
+    columns = [
+        Delivery.edition_id,
+        Delivery.subscriber_id,
+        Delivery.status,
+        Delivery.message_id,
+        Delivery.attempts,
+        Delivery.ambiguous_count,
+        Delivery.local_failures,
+        Delivery.created_at,
+    ]
+    try:
+        with session.begin_nested():
+            result = session.execute(insert(Delivery).from_select(columns, rows))
+    except IntegrityError:
+        return 0  # another sender materialised the same edition first
+    return result.rowcount or 0
+
+
+def _claimable(edition_id: int, now: datetime) -> Any:
+    return and_(
+        Delivery.edition_id == edition_id,
+        or_(
+            Delivery.status == "pending",
+            and_(Delivery.status.in_(("deferred", "ambiguous")), Delivery.next_attempt_at <= now),
+            and_(Delivery.status == "sending", Delivery.lease_expires_at < now),
+        ),
+    )
+
+
+def expire_dead_leases(session: Session, edition_id: int, now: datetime) -> int:
+    """Leases held by a process on this machine that no longer exists (killed, crashed) end
+    now, so its unfinished rows can be resumed at once."""
+    owners = session.scalars(
+        select(Delivery.lease_owner)
+        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
+        .distinct()
+    )
+    dead = [owner for owner in owners if owner and _owner_is_dead(owner)]
+    if not dead:
+        return 0
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.lease_owner.in_(dead), Delivery.status == "sending")
+        .values(lease_expires_at=now - timedelta(seconds=1))
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased delivery and what sending it needs to know."""
+
+    delivery_id: int
+    message_id: str
+    attempts: int
+    ambiguous_count: int
+    local_failures: int
+    first_attempt_at: datetime | None
+    subscriber_id: int
+    email: str
+    name: str
+    status: str
+    sections: list[str] | None
+    secret: str
+
+
+def claim(
+    session: Session, edition_id: int, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[Claimed]:
+    """Lease up to `limit` deliveries that are due, oldest first."""
+    due = _claimable(edition_id, now)
+    ids = select(Delivery.delivery_id).where(due).order_by(Delivery.delivery_id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    session.execute(
+        update(Delivery)
+        # The due condition is repeated so a row another sender leased meanwhile is skipped.
+        .where(Delivery.delivery_id.in_(ids.scalar_subquery()), due)
+        .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(
+            Delivery.delivery_id,
+            Delivery.message_id,
+            Delivery.attempts,
+            Delivery.ambiguous_count,
+            Delivery.local_failures,
+            Delivery.first_attempt_at,
+            Subscriber.subscriber_id,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.status,
+            Subscriber.sections,
+            Subscriber.secret,
+        )
+        .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.lease_owner == owner,
+            Delivery.status == "sending",
+        )
+        .order_by(Delivery.delivery_id)
+    )
+    return [Claimed(*row) for row in rows]
+
+
+def record(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
+    """Finish (or reschedule) a delivery, only if `owner` still holds its lease."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.delivery_id == delivery_id,
+            Delivery.lease_owner == owner,
+            Delivery.status == "sending",
+        )
+        .values(**values, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
+    """Give back leased rows that were never attempted: they are pending again."""
+    ids = list(delivery_ids)
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.delivery_id.in_(ids),
+                Delivery.lease_owner == owner,
+                Delivery.status == "sending",
+            )
+            .values(status="pending", lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_subscriber(session: Session, subscriber_id: int, status: str, now: datetime) -> None:
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.subscriber_id == subscriber_id)
+        .values(status=status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def active_choices(session: Session) -> Iterator[tuple[str, list[str] | None]]:
+    """(email, chosen sections) of every active subscriber, streamed in pages."""
+    query = (
+        select(Subscriber.email, Subscriber.sections)
+        .where(Subscriber.status == "active")
+        .order_by(Subscriber.subscriber_id)
+        .execution_options(yield_per=2000)
+    )
+    yield from ((email, sections) for email, sections in session.execute(query))
+
+
+def section_choices(session: Session) -> set[tuple[str, ...] | None]:
+    """The distinct section sets active subscribers chose (None: all sections)."""
+    # JSON has no equality on PostgreSQL; its text form does, and is the same for equal lists.
+    query = (
+        select(cast(Subscriber.sections, String)).where(Subscriber.status == "active").distinct()
+    )
+    choices = (json.loads(text) if text else None for text in session.scalars(query))
+    return {tuple(sorted(c)) if c else None for c in choices}
+
+
+def counts(session: Session, edition_id: int) -> dict[str, int]:
+    query = (
+        select(Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id)
+        .group_by(Delivery.status)
+    )
+    found = dict(session.execute(query).all())
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def has_deliveries(session: Session, edition_id: int) -> bool:
+    query = select(Delivery.delivery_id).where(Delivery.edition_id == edition_id).limit(1)
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    email: str
+    state: str
+    code: int | None
+    reason: str | None
+
+
+def failures(session: Session, edition_id: int) -> Sequence[Failure]:
+    """Deliveries that ended, or may end, without a message: with their reasons."""
+    rows = session.execute(
+        select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.reason)
+        .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status.in_(("deferred", "failed", "ambiguous", "expired", "quarantined")),
+        )
+        .order_by(Delivery.delivery_id)
+    )
+    return [Failure(*row) for row in rows]
+
+
+def ensure_delivery(
+    session: Session, edition: EditionRow, email: str, message_id_domain: str, now: datetime
+) -> bool:
+    """Make sure `email` has a delivery row for `edition` (an editor may send to a subscriber
+    who joined after the edition was first sent). False when there is no such subscriber."""
+    subscriber_id = session.scalar(
+        select(Subscriber.subscriber_id).where(Subscriber.email == email)
+    )
+    if subscriber_id is None:
+        return False
+    exists = session.scalar(
+        select(Delivery.delivery_id).where(
+            Delivery.edition_id == edition.edition_id, Delivery.subscriber_id == subscriber_id
+        )
+    )
+    if exists is None:
+        message_id = f"<{edition.name}.{edition.day:%Y%m%d}.{subscriber_id}@{message_id_domain}>"
+        session.add(
+            Delivery(
+                edition_id=edition.edition_id,
+                subscriber_id=subscriber_id,
+                status="pending",
+                message_id=message_id,
+                attempts=0,
+                ambiguous_count=0,
+                local_failures=0,
+                created_at=now,
+            )
+        )
+        session.flush()
+    return True
+
+
+def reset(
+    session: Session, edition_id: int, *, states: Sequence[str] = (), email: str | None = None
+) -> int:
+    """Make deliveries pending again (an editor's resend): by final state, or for one address
+    whatever its state. Returns how many."""
+    query = update(Delivery).where(Delivery.edition_id == edition_id)
+    if email is not None:
+        subscriber_id = select(Subscriber.subscriber_id).where(Subscriber.email == email)
+        query = query.where(Delivery.subscriber_id == subscriber_id.scalar_subquery())
+    else:
+        query = query.where(Delivery.status.in_(states))
+    result = session.execute(
+        query.where(Delivery.status != "sending")
+        .values(
+            status="pending",
+            attempts=0,
+            ambiguous_count=0,
+            local_failures=0,
+            reason=None,
+            smtp_code=None,
+            next_attempt_at=None,
+            first_attempt_at=None,
+            sent_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
