@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/build.py 5000
 	cd bench && ../$(BIN)/python render.py
 	$(BIN)/python bench/import_subscribers.py 100000
+	$(BIN)/python bench/send.py 2000
 
 # Classification and clustering figures on the hand-labelled set, with every miss listed.
 quality: $(STAMP)

@@ -166,6 +166,27 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException):
             self._close()
 
+    def _envelope(
+        self, smtp: smtplib.SMTP, sender: str, recipient: str, options: str
+    ) -> list[tuple[int, bytes]]:
+        """MAIL FROM, RCPT TO and DATA with their replies; sent in one packet when the server
+        offers PIPELINING (RFC 2920), which saves two round trips a message."""
+        commands = [
+            f"MAIL FROM:{smtplib.quoteaddr(sender)}{options}",
+            f"RCPT TO:{smtplib.quoteaddr(recipient)}",
+            "DATA",
+        ]
+        if smtp.has_extn("pipelining"):
+            smtp.send("".join(f"{c}\r\n" for c in commands).encode())
+            return [smtp.getreply() for _ in commands]
+        replies: list[tuple[int, bytes]] = []
+        for command in commands:
+            replies.append(smtp.docmd(command))
+            if replies[-1][0] >= 400:  # without pipelining, stop at the first refusal
+                replies += [(503, b"not sent")] * (len(commands) - len(replies))
+                break
+        return replies
+
     def _transaction(self, smtp: smtplib.SMTP, raw: bytes, sender: str, recipient: str) -> str:
         international = not (sender.isascii() and recipient.isascii())
         if international and not smtp.has_extn("smtputf8"):
@@ -173,17 +194,16 @@ class SmtpTransport:
                 "the server does not accept internationalised addresses (no SMTPUTF8)",
                 phase="MAIL FROM",
             )
-        options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
+        options = " SMTPUTF8 BODY=8BITMIME" if international else ""
         try:
-            code, reply = smtp.mail(sender, options)
-            if code != 250:
-                raise _refusal("MAIL FROM", code, reply)
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                raise _refusal("RCPT TO", code, reply)
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise _refusal("DATA", code, reply)
+            replies = self._envelope(smtp, sender, recipient, options)
+            for phase, (code, reply), accepted in zip(
+                ("MAIL FROM", "RCPT TO", "DATA"), replies, ((250,), (250, 251), (354,)), strict=True
+            ):
+                if code not in accepted:
+                    if phase != "DATA" and replies[2][0] == 354:
+                        smtp.send(b".\r\n")  # a lax server opened DATA anyway: close it empty
+                    raise _refusal(phase, code, reply)
             smtp.send(_dot_stuffed(raw))
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             reason = f"connection lost before the end of the data: {exc}"
