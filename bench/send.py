@@ -137,3 +137,32 @@ def main(subscribers: int) -> None:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+
+
+def memory_after(subscribers: int, seconds: float) -> float:
+    """Peak MiB of a `digest send` over `subscribers` after `seconds` of sending (the whole run
+    is not needed to see whether memory grows with the subscriber count)."""
+    with tempfile.TemporaryDirectory() as folder:
+        env = prepare(Path(folder), subscribers)
+        port = free_port()
+        sink = start_sink("smtp-sink" if shutil.which("smtp-sink") else "aiosmtpd", port)
+        env = {
+            **env,
+            "DIGEST_DELIVERY__TRANSPORT": "smtp",
+            "DIGEST_SMTP__HOST": "127.0.0.1",
+            "DIGEST_SMTP__PORT": str(port),
+            "DIGEST_SMTP__SECURITY": "none",
+        }
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "digest", "send", "--date", "2024-06-24"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(seconds)
+        status = Path(f"/proc/{sender.pid}/status").read_text()
+        sender.kill()
+        sender.wait()
+        sink.terminate()
+        sink.wait()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024

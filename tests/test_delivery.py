@@ -331,3 +331,18 @@ def test_two_senders_at_once_send_each_message_once(newsroom: Path, server: Faul
         assert process.returncode == 0, stderr.decode()
     exactly_once(server, emails)
     assert report()["counts"]["sent"] == 60
+
+
+def test_the_rate_limit_is_never_exceeded(
+    newsroom: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lower bound only: sending 10 messages at 20 a second cannot take less than 0.45 s."""
+    monkeypatch.setenv("DIGEST_DELIVERY__RATE_PER_SECOND", "20")
+    monkeypatch.setenv("DIGEST_DELIVERY__CONNECTIONS", "4")
+    emails = readers(10)
+    subscribe(*emails)
+    digest("build", "--date", DAY)
+    started = time.monotonic()
+    assert digest("send", "--date", DAY).exit_code == 0
+    assert time.monotonic() - started >= 0.45
+    exactly_once(server, emails)
