@@ -102,10 +102,12 @@ class _Run:
         self.lock = threading.Lock()
         self.local = threading.local()
 
-    def execute(self, transport: Transport | None) -> None:
+    def execute(self) -> None:
+        """Lease due rows batch by batch and deliver them over `connections` connections,
+        each worker thread keeping its own."""
         lease = timedelta(seconds=self.settings.lease_seconds)
-        workers = 1 if transport is not None else self.settings.connections
         transports: list[Transport] = []
+        workers = self.settings.connections
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-send") as pool:
             try:
                 while self.stop is None:
@@ -121,7 +123,7 @@ class _Run:
                         )
                     if not claimed:
                         break
-                    channel = self._channel_factory(transport, transports)
+                    channel = self._channel_factory(transports)
                     list(pool.map(self._deliver, claimed, [channel] * len(claimed)))
             finally:
                 for channel in transports:
@@ -129,12 +131,10 @@ class _Run:
         if self.stop is not None:
             raise self.stop
 
-    def _channel_factory(
-        self, shared: Transport | None, opened: list[Transport]
-    ) -> Callable[[], Transport]:
+    def _channel_factory(self, opened: list[Transport]) -> Callable[[], Transport]:
+        """The calling worker thread's transport, opened on its first message."""
+
         def channel() -> Transport:
-            if shared is not None:
-                return shared
             if getattr(self.local, "channel", None) is None:
                 self.local.channel = transport_for(self.app).__enter__()
                 with self.lock:
@@ -250,12 +250,7 @@ class _Run:
         return {**values, "local_failures": failures}
 
 
-def send(
-    app: App,
-    day: date,
-    transport: Transport | None = None,
-    progress: Progress = lambda outcome: None,
-) -> SendReport:
+def send(app: App, day: date, progress: Progress = lambda outcome: None) -> SendReport:
     """Build the edition if needed, then deliver every due message of its ledger."""
     built = build(app, day)
     if built.status == "skipped":
@@ -268,7 +263,7 @@ def send(
             row.status = "sending"
     require_passing(app, row)
     try:
-        _Run(app, row, report, progress).execute(transport)
+        _Run(app, row, report, progress).execute()
     finally:
         with app.transaction() as session:
             report.counts = ledger.counts(session, row.edition_id)
