@@ -16,7 +16,7 @@ from pathlib import Path
 
 from digest.config import Settings
 from digest.service.app import App
-from digest.service.subscribers import ImportReport, import_csv
+from digest.service.subscriber_import import ImportReport, import_csv
 from digest.store import db
 
 SECTIONS = ["", "ukraine", "congress", "middle_east", "ukraine;congress", "congress|middle_east"]

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import SEED, digest
 from digest.service.app import App
-from digest.service.subscribers import import_csv, subscribe
+from digest.service.subscriber_import import import_csv
+from digest.service.subscribers import subscribe
 
 HEADER = "email,name,sections,timezone,send_hour\n"
 

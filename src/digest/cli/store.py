@@ -11,7 +11,7 @@ from rich.table import Table
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
 from digest.core.sections import classify, off_topic_pattern
-from digest.service import editions, subscribers
+from digest.service import editions, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
 from digest.store.articles import list_articles
@@ -210,7 +210,7 @@ def subscribers_import(ctx: click.Context, file: str, status: str) -> None:
     means all), timezone (IANA), send_hour (0-23). Known addresses get the file's columns and
     keep their status. Each bad row is reported and skipped; exits 1 if any was.
     """
-    report = subscribers.import_csv(app_of(ctx), file, status)
+    report = subscriber_import.import_csv(app_of(ctx), file, status)
     for rejection in report.rejected:
         err.print(f"rejected {rejection}")
     out.print(
