@@ -346,3 +346,22 @@ def test_the_rate_limit_is_never_exceeded(
     assert digest("send", "--date", DAY).exit_code == 0
     assert time.monotonic() - started >= 0.45
     exactly_once(server, emails)
+
+
+def test_two_senders_on_postgresql_send_each_message_once(
+    newsroom: Path, server: FaultServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race on the shared store: leases are taken with FOR UPDATE SKIP LOCKED."""
+    monkeypatch.setenv("DIGEST_DATABASE__URL", postgres_url)
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(newsroom / "story.jsonl")).exit_code == 0
+    emails = readers(60)
+    subscribe(*emails)
+    digest("build", "--date", DAY)
+    server.reset_faults(slow_reply_seconds=0.01)
+    first, second = _send_process(newsroom), _send_process(newsroom)
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr.decode()
+    exactly_once(server, emails)
+    assert report()["counts"]["sent"] == 60

@@ -44,7 +44,11 @@ class MaildirTransport:
         self.folder = folder
 
     def __enter__(self) -> Self:
-        self._box = mailbox.Maildir(self.folder, create=True)
+        try:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self._box = mailbox.Maildir(self.folder, create=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot open the outbox {self.folder}: {exc.strerror}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

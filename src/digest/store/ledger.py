@@ -88,10 +88,14 @@ def materialise(
     ]
     try:
         with session.begin_nested():
-            result = session.execute(insert(Delivery).from_select(columns, rows))
+            session.execute(insert(Delivery).from_select(columns, rows))
     except IntegrityError:
         return 0  # another sender materialised the same edition first
-    return result.rowcount or 0
+    # Counted afterwards: drivers do not all report a row count for INSERT ... SELECT.
+    query = (
+        select(func.count()).select_from(Delivery).where(Delivery.edition_id == edition.edition_id)
+    )
+    return session.scalar(query) or 0
 
 
 def _claimable(edition_id: int, now: datetime) -> Any:
