@@ -13,12 +13,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import digest
+from digest.core.schedule import local_instant
 from smtp_faults import FaultServer
 
 DAY = "2024-06-24"
@@ -365,3 +367,47 @@ def test_two_senders_on_postgresql_send_each_message_once(
         assert process.returncode == 0, stderr.decode()
     exactly_once(server, emails)
     assert report()["counts"]["sent"] == 60
+
+
+def test_a_local_send_hour_holds_the_message_until_then(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story from an hour ago, for the next edition; one reader wants it at 23:00 UTC."""
+    published = datetime.now(UTC) - timedelta(hours=1)
+    day = (published - timedelta(hours=7)).date() + timedelta(days=1)
+    (tmp_path / "story.jsonl").write_text(json.dumps({**STORY, "published": published.isoformat()}))
+    monkeypatch.setenv("DIGEST_DELIVERY__TRANSPORT", "smtp")
+    digest("db", "upgrade")
+    digest("ingest", str(tmp_path / "story.jsonl"))
+    digest("subscribers", "add", "now@example.com")
+    digest("subscribers", "add", "late@example.com", "--timezone", "UTC", "--send-hour", "23")
+    assert digest("send", "--date", str(day)).exit_code == 0
+    assert server.recipients() == Counter({"now@example.com": 1})
+    with sqlite3.connect(tmp_path / "var" / "digest.db") as db:
+        ((status, release_at),) = db.execute(
+            "SELECT d.status, d.release_at FROM deliveries d JOIN subscribers s "
+            "USING (subscriber_id) WHERE s.email = 'late@example.com'"
+        )
+    assert status == "pending"
+    assert datetime.fromisoformat(release_at).replace(tzinfo=UTC) == local_instant(day, 23, "UTC")
+
+
+def test_sigterm_stops_cleanly_and_leaves_a_resumable_ledger(
+    newsroom: Path, server: FaultServer
+) -> None:
+    emails = readers(40)
+    subscribe(*emails)
+    server.reset_faults(slow_reply_seconds=0.05)
+    process = _send_process(newsroom)
+    deadline = time.monotonic() + 20
+    while len(server.received) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert b"Stopped on request" in stdout
+    counts = report()["counts"]
+    assert counts["sending"] == 0 and counts["pending"] > 0
+    server.reset_faults()
+    send_until_settled()
+    exactly_once(server, emails)  # a clean stop repeats nothing

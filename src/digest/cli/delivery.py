@@ -1,6 +1,7 @@
 """Commands for delivery: send, report, resend."""
 
 import json
+import signal
 import time
 from collections import Counter
 from datetime import date
@@ -73,6 +74,7 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
 
     Builds the edition first if needed and runs the pre-send checks. Running it again only
     touches unfinished deliveries: pending ones, and deferred ones whose retry time has come.
+    SIGTERM or Ctrl-C stops it cleanly: messages in flight finish, the rest stay pending.
     """
     app = app_of(ctx)
     if dry_run:
@@ -86,8 +88,11 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
             out.print(f"{planned.email}  {label}")
         out.print("Would send: " + "; ".join(f"{n} × {v}" for v, n in plan.items()))
         return
+    requested: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: requested.append(number))
     with _Meter() as meter:
-        report = delivery.send(app, day, progress=meter)
+        report = delivery.send(app, day, progress=meter, should_stop=lambda: bool(requested))
     if report.skipped:
         out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
         return
@@ -95,6 +100,9 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
         f"Edition {report.edition_key}: {report.queued} deliveries queued now; this run: "
         f"{meter.summary()}; ledger: {_states(report.counts)}."
     )
+    if report.stopped:
+        out.print("Stopped on request; the rest is left for the next 'digest send'.")
+        return
     if app.settings.delivery.transport == "maildir":
         out.print(f"Outbox (Maildir): {app.settings.delivery.maildir / 'new'}")
     for location in report.locations:

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from digest.config import DeliverySettings
+from digest.core.schedule import local_instant
 from digest.errors import (
     AmbiguousDeliveryError,
     DeliveryError,
@@ -45,6 +46,7 @@ Progress = Callable[[str], None]
 class SendReport:
     edition_key: str
     skipped: str | None = None
+    stopped: bool = False  # on request (SIGTERM, SIGINT): the rest waits for the next run
     queued: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     locations: list[str] = field(default_factory=list)
@@ -91,8 +93,16 @@ def backoff(settings: DeliverySettings, attempts: int, rng: random.Random) -> ti
 class _Run:
     """One `digest send` run over one edition."""
 
-    def __init__(self, app: App, row: EditionRow, report: SendReport, progress: Progress) -> None:
+    def __init__(
+        self,
+        app: App,
+        row: EditionRow,
+        report: SendReport,
+        progress: Progress,
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.app, self.row, self.report, self.progress = app, row, report, progress
+        self.should_stop = should_stop
         self.settings = app.settings.delivery
         self.owner = ledger.new_owner()
         self.variants = Variants(app, row)
@@ -110,7 +120,7 @@ class _Run:
         workers = self.settings.connections
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-send") as pool:
             try:
-                while self.stop is None:
+                while self.stop is None and not self.should_stop():
                     with self.app.transaction() as session:
                         ledger.expire_dead_leases(session, self.row.edition_id, self.app.now())
                         claimed = ledger.claim(
@@ -144,7 +154,7 @@ class _Run:
         return channel
 
     def _deliver(self, item: ledger.Claimed, channel: Callable[[], Transport]) -> None:
-        if self.stop is not None:
+        if self.stop is not None or self.should_stop():
             with self.app.transaction() as session:
                 ledger.release(session, self.owner, [item.delivery_id])
             return
@@ -250,8 +260,15 @@ class _Run:
         return {**values, "local_failures": failures}
 
 
-def send(app: App, day: date, progress: Progress = lambda outcome: None) -> SendReport:
-    """Build the edition if needed, then deliver every due message of its ledger."""
+def send(
+    app: App,
+    day: date,
+    progress: Progress = lambda outcome: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SendReport:
+    """Build the edition if needed, then deliver every due message of its ledger. When
+    `should_stop` turns true, no new message starts; those in flight finish and the rest are
+    left pending for the next run."""
     built = build(app, day)
     if built.status == "skipped":
         return SendReport(f"{built.edition.name}:{day}", skipped=built.skip_reason)
@@ -261,9 +278,16 @@ def send(app: App, day: date, progress: Progress = lambda outcome: None) -> Send
         report.queued = ledger.materialise(session, row, message_domain(app.settings), app.now())
         if report.queued:
             row.status = "sending"
+            ledger.schedule_local_hours(
+                session,
+                row,
+                app.settings.edition.timezone,
+                lambda timezone, hour: local_instant(day, hour, timezone),
+            )
     require_passing(app, row)
     try:
-        _Run(app, row, report, progress).execute()
+        _Run(app, row, report, progress, should_stop).execute()
+        report.stopped = should_stop()
     finally:
         with app.transaction() as session:
             report.counts = ledger.counts(session, row.edition_id)

@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,11 +98,47 @@ def materialise(
     return session.scalar(query) or 0
 
 
+def schedule_local_hours(
+    session: Session,
+    edition: EditionRow,
+    default_timezone: str,
+    release: Callable[[str, int], datetime],
+) -> int:
+    """Hold back the deliveries of subscribers who chose a local send hour until that hour:
+    one UPDATE per distinct (timezone, hour), never one per subscriber."""
+    zone = func.coalesce(Subscriber.timezone, default_timezone)
+    pairs = session.execute(
+        select(zone, Subscriber.send_hour)
+        .where(Subscriber.status == "active", Subscriber.send_hour.is_not(None))
+        .distinct()
+    ).all()
+    held = 0
+    for timezone, hour in pairs:
+        chosen = select(Subscriber.subscriber_id).where(
+            Subscriber.send_hour == hour, zone == timezone
+        )
+        result = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.edition_id == edition.edition_id,
+                Delivery.status == "pending",
+                Delivery.subscriber_id.in_(chosen.scalar_subquery()),
+            )
+            .values(release_at=release(timezone, hour))
+            .execution_options(synchronize_session=False)
+        )
+        held += result.rowcount or 0
+    return held
+
+
 def _claimable(edition_id: int, now: datetime) -> Any:
     return and_(
         Delivery.edition_id == edition_id,
         or_(
-            Delivery.status == "pending",
+            and_(
+                Delivery.status == "pending",
+                or_(Delivery.release_at.is_(None), Delivery.release_at <= now),
+            ),
             and_(Delivery.status.in_(("deferred", "ambiguous")), Delivery.next_attempt_at <= now),
             and_(Delivery.status == "sending", Delivery.lease_expires_at < now),
         ),

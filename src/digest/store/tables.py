@@ -171,5 +171,7 @@ class Delivery(Base):
     lease_expires_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     first_attempt_at: Mapped[datetime | None]
+    # Not before this instant: the subscriber's local send hour (NULL: as soon as sending starts).
+    release_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
