@@ -8,7 +8,7 @@ from conftest import DATA, SAMPLES, copy_samples
 from conftest import digest as run
 
 COMMANDS = set(
-    "db ingest articles build edition preview check send resend subscribers report".split()
+    "db ingest articles build edition preview check send resend subscribers report run status".split()
 )
 
 

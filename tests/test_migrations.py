@@ -22,6 +22,7 @@ TABLES = {
     "editions",
     "edition_overrides",
     "deliveries",
+    "sender_lease",
     "alembic_version",
 }
 

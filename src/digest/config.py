@@ -112,6 +112,13 @@ def _example() -> dict[str, Any]:
     return tomllib.loads(resource_path("config.example.toml").read_text("utf-8"))
 
 
+class ScheduleSettings(_Table):
+    grace_minutes: float = Field(30.0, ge=0)
+    cutoff_hours: float = Field(6.0, gt=0)
+    poll_seconds: float = Field(60.0, gt=0)
+    lease_seconds: float = Field(60.0, ge=3)
+
+
 class ClassificationSettings(_Table):
     off_topic: list[str] = Field(
         default_factory=lambda: list(_example()["classification"]["off_topic"])
@@ -256,6 +263,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = SenderSettings()
     dkim: DkimSettings = DkimSettings()
     delivery: DeliverySettings = DeliverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
     ingest: IngestSettings = IngestSettings()

@@ -118,7 +118,7 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON (see the README).")
 @click.pass_context
 def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
-    """Show editions and deliveries (with --date: one edition's failures)."""
+    """Show editions and deliveries (one edition's with --date)."""
     app = app_of(ctx)
     if day is not None:
         _edition_report(delivery.edition_report(app, day), as_json)

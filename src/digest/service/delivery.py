@@ -40,6 +40,7 @@ from digest.transport import MaildirTransport, SmtpTransport, Transport
 # Maildir paths kept for the report (the demo prints them); a large run keeps the first few.
 MAX_LOCATIONS = 20
 Progress = Callable[[str], None]
+StopFlag = Callable[[], bool]
 
 
 @dataclass(slots=True)
@@ -264,7 +265,7 @@ def send(
     app: App,
     day: date,
     progress: Progress = lambda outcome: None,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: StopFlag = lambda: False,
 ) -> SendReport:
     """Build the edition if needed, then deliver every due message of its ledger. When
     `should_stop` turns true, no new message starts; those in flight finish and the rest are

@@ -107,6 +107,30 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
         return _built(row, created=True)
 
 
+def skip(app: App, day: date, reason: str) -> Built:
+    """Record that the edition for `day` is skipped (too late to be news), unless it exists."""
+    settings = app.settings
+    with app.transaction() as session:
+        row = find_edition(session, settings.edition.name, day)
+        if row is not None:
+            return _built(row, created=False)
+        window = window_for(app, day)
+        empty = Edition(settings.edition.name, day, settings.edition.timezone, *window, ())
+        row = EditionRow(
+            name=empty.name,
+            day=day,
+            status="skipped",
+            skip_reason=reason,
+            content=empty.to_dict(),
+            built_at=app.now(),
+            subject="",
+            html="",
+            text="",
+        )
+        session.add(row)
+        return _built(row, created=True)
+
+
 def _built(row: EditionRow, created: bool) -> Built:
     edition = Edition.from_dict(row.content)
     return Built(edition, row.status, created, len(row.html.encode()), row.skip_reason)

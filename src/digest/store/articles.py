@@ -121,3 +121,7 @@ def list_articles(
 ) -> Sequence[ArticleRow]:
     order = (_EFFECTIVE_AT.desc(), ArticleRow.article_id)
     return session.scalars(_in_window(start, end).order_by(*order)).all()
+
+
+def list_sources(session: Session) -> Sequence[Source]:
+    return session.scalars(select(Source).order_by(Source.source_key)).all()

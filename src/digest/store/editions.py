@@ -47,3 +47,16 @@ def set_override(
 def list_editions(session: Session) -> Sequence[EditionRow]:
     query = select(EditionRow).order_by(EditionRow.day.desc(), EditionRow.name)
     return session.scalars(query).all()
+
+
+def recent_editions(
+    session: Session, name: str, status: str, days: int = 3
+) -> Sequence[EditionRow]:
+    """The last few editions in `status`, newest first."""
+    query = (
+        select(EditionRow)
+        .where(EditionRow.name == name, EditionRow.status == status)
+        .order_by(EditionRow.day.desc())
+        .limit(days)
+    )
+    return session.scalars(query).all()

@@ -175,3 +175,15 @@ class Delivery(Base):
     release_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class SenderLease(Base):
+    """Who may send right now: one row, held by one daemon until its expiry, renewed while it
+    lives. A standby takes it over only once it has expired."""
+
+    __tablename__ = "sender_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

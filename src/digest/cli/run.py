@@ -1,0 +1,245 @@
+"""`digest run`: the daemon. APScheduler fires the jobs; the sender lease decides who sends.
+
+Jobs only call idempotent service functions, so a double or late run is harmless. A daemon
+that does not hold the lease waits as a standby and takes over once the holder's lease
+expires. SIGTERM or SIGINT: no new message starts, those in flight finish, the lease is given
+back, exit 0. SIGHUP: the configuration is read again and the schedule rebuilt, without
+dropping work in flight.
+"""
+
+import json
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.cli.base import app_of, cli, out
+from digest.config import load_settings
+from digest.errors import DigestError
+from digest.service import schedule
+from digest.service.app import App
+from digest.store import lease, ledger
+from digest.store.articles import list_sources
+from digest.store.editions import list_editions
+
+log = logging.getLogger("digest.run")
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.now(UTC).isoformat(),
+            "level": record.levelname,
+            "event": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _event(message: str, **fields: Any) -> None:
+    text = " ".join([message, *(f"{k}={v}" for k, v in fields.items())])
+    log.info(text, extra={"fields": {"message": message, **fields}})
+
+
+class Daemon:
+    """One scheduler run; `reload` asks the caller to build a new one with fresh settings."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.owner = ledger.new_owner()
+        self.stopping = threading.Event()
+        self.reload = False
+        self.requested = False
+        self.holding = False
+        self.busy = threading.Lock()
+        settings = app.settings
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(settings.schedule.cutoff_hours * 3600),
+            },
+        )
+        send_at = settings.edition.send_time
+        self.scheduler.add_job(
+            self._edition,
+            CronTrigger(
+                hour=send_at.hour, minute=send_at.minute, timezone=settings.edition.timezone
+            ),
+            id="edition",
+        )
+        self.scheduler.add_job(
+            self._due, IntervalTrigger(seconds=settings.schedule.poll_seconds), id="due"
+        )
+        self.scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=settings.schedule.lease_seconds / 3),
+            id="lease",
+        )
+
+    def _heartbeat(self) -> bool:
+        now = self.app.now()
+        ttl = timedelta(seconds=self.app.settings.schedule.lease_seconds)
+        with self.app.transaction() as session:
+            held = lease.acquire(session, self.owner, now, ttl)
+        if held != self.holding:
+            _event("sender lease " + ("taken" if held else "lost"), owner=self.owner)
+        self.holding = held
+        if held:
+            self._due()  # a standby that took over finishes what the last holder left
+        return held
+
+    def _edition(self) -> None:
+        if self._may_send():
+            with self.busy:
+                tick = schedule.run_edition(self.app, self.app.now(), self.stopping.is_set)
+            _event(f"edition {tick.action}", edition=tick.edition_key, detail=tick.detail)
+
+    def _due(self) -> None:
+        if self._may_send() and self.busy.acquire(blocking=False):
+            try:
+                for tick in schedule.send_due(self.app, self.app.now(), self.stopping.is_set):
+                    _event("deliveries", edition=tick.edition_key, detail=tick.detail)
+            finally:
+                self.busy.release()
+
+    def _may_send(self) -> bool:
+        return self.holding and not self.stopping.is_set()
+
+    def serve(self) -> None:
+        """Run until a signal stops it; catch up once on the latest slot first."""
+        self._heartbeat()
+        if not self.holding:
+            _event("standby: another daemon holds the sender lease")
+        self._edition()
+        if self.requested:  # a signal came during the catch-up run
+            return
+        next_at = schedule.next_slot(self.app, self.app.now())
+        _event("scheduler started", next_edition=next_at.isoformat(), owner=self.owner)
+        self.scheduler.start()
+
+    def stop(self, reload: bool = False) -> None:
+        self.requested, self.reload = True, reload
+        if not reload:
+            self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def finish(self) -> None:
+        """Wait for work in flight, then give the lease back so a standby takes over at once."""
+        with self.busy:
+            pass
+        if self.holding and not self.reload:
+            with self.app.transaction() as session:
+                lease.release(session, self.owner, self.app.now())
+            _event("sender lease released", owner=self.owner)
+
+
+def _on_signals(daemon: Daemon) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.stop(reload=True))
+
+
+@cli.command("run")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event; json for log shippers.",
+)
+@click.pass_context
+def run_cmd(ctx: click.Context, log_format: str) -> None:
+    """Run the daemon: send each edition on schedule."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        _JsonLines() if log_format == "json" else logging.Formatter("%(asctime)s %(message)s")
+    )
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    app = app_of(ctx)
+    config = ctx.find_root().obj.get("config")
+    while True:
+        daemon = Daemon(app)
+        _on_signals(daemon)
+        daemon.serve()
+        daemon.finish()
+        if not daemon.reload:
+            _event("stopped")
+            return
+        try:
+            app = App.open(load_settings(config))
+        except DigestError as exc:
+            _event("reload failed, keeping the previous configuration", error=str(exc))
+            continue
+        _event("configuration reloaded")
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Show the schedule, editions, feeds and the sender lease."""
+    app = app_of(ctx)
+    now = app.now()
+    with app.transaction() as session:
+        holder = lease.holder(session)
+        editions = [
+            {
+                "edition": f"{row.name}:{row.day}",
+                "status": row.status,
+                "built_at": row.built_at.isoformat(),
+                "skip_reason": row.skip_reason,
+                "counts": {k: n for k, n in ledger.counts(session, row.edition_id).items() if n},
+            }
+            for row in list_editions(session)[:7]
+        ]
+        feeds = [
+            {
+                "source": source.source_key,
+                "title": source.title,
+                "last_fetched_at": source.last_fetched_at.isoformat()
+                if source.last_fetched_at
+                else None,
+                "last_error": source.last_error,
+            }
+            for source in list_sources(session)
+        ]
+    state = {
+        "next_edition": schedule.next_slot(app, now).isoformat(),
+        "sender_lease": {
+            "owner": holder.owner,
+            "expires_at": holder.expires_at.isoformat(),
+            "live": holder.expires_at > now,
+        }
+        if holder
+        else None,
+        "editions": editions,
+        "feeds": feeds,
+    }
+    if as_json:
+        out.print(json.dumps(state, ensure_ascii=False))
+        return
+    out.print(f"Next edition: {state['next_edition']}")
+    if holder is None:
+        out.print("Sender lease: never taken (no daemon has run)")
+    else:
+        life = "held" if holder.expires_at > now else "expired"
+        out.print(
+            f"Sender lease: {life} by {holder.owner} until {holder.expires_at:%Y-%m-%d %H:%M:%S}"
+        )
+    for edition in editions:
+        counts = ", ".join(f"{n} {k}" for k, n in edition["counts"].items()) or "no deliveries"
+        note = f" ({edition['skip_reason']})" if edition["skip_reason"] else ""
+        out.print(f"  {edition['edition']}  {edition['status']}: {counts}{note}")
+    for feed in feeds:
+        health = f"error: {feed['last_error']}" if feed["last_error"] else "ok"
+        out.print(f"  feed {feed['title']}: last fetched {feed['last_fetched_at']}, {health}")

@@ -1,0 +1,83 @@
+"""What the daemon (and cron) does at each tick: the edition at its time, then whatever is due.
+
+Every function here is idempotent: running it twice, or after downtime, sends nothing twice.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.core.schedule import late_run
+from digest.service import delivery, editions
+from digest.service.app import App
+from digest.store.editions import find_edition, recent_editions
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    edition_key: str
+    action: str  # sent, skipped, done, waiting
+    detail: str
+
+
+def latest_slot(app: App, now: datetime) -> datetime:
+    """The most recent scheduled send time at or before `now` (UTC)."""
+    edition = app.settings.edition
+    zone = ZoneInfo(edition.timezone)
+    local = now.astimezone(zone)
+    slot = datetime.combine(local.date(), edition.send_time, zone)
+    if slot > local:
+        slot = datetime.combine(local.date() - timedelta(days=1), edition.send_time, zone)
+    return slot.astimezone(ZoneInfo("UTC"))
+
+
+def next_slot(app: App, now: datetime) -> datetime:
+    return latest_slot(app, now) + timedelta(days=1)
+
+
+def _day(app: App, slot: datetime) -> date:
+    return slot.astimezone(ZoneInfo(app.settings.edition.timezone)).date()
+
+
+def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick:
+    """The edition of the latest slot: skipped if it is too late to be news, else built and
+    sent (what is due of it); nothing happens twice."""
+    slot = latest_slot(app, now)
+    day = _day(app, slot)
+    key = f"{app.settings.edition.name}:{day}"
+    with app.transaction() as session:
+        row = find_edition(session, app.settings.edition.name, day)
+        status = row.status if row else None
+    if status in ("sent", "skipped"):
+        return Tick(key, "done", f"already {status}")
+    if status is None:
+        schedule = app.settings.schedule
+        decision = late_run(
+            slot,
+            now,
+            timedelta(minutes=schedule.grace_minutes),
+            timedelta(hours=schedule.cutoff_hours),
+        )
+        if decision.action == "skip":
+            editions.skip(app, day, decision.reason)
+            return Tick(key, "skipped", decision.reason)
+    report = delivery.send(app, day, should_stop=should_stop)
+    return Tick(key, "skipped" if report.skipped else "sent", _summary(report))
+
+
+def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Tick]:
+    """Deliveries of recent editions that came due: retries, and local send hours."""
+    with app.transaction() as session:
+        days = [row.day for row in recent_editions(session, app.settings.edition.name, "sending")]
+    ticks = []
+    for day in days:
+        report = delivery.send(app, day, should_stop=should_stop)
+        ticks.append(Tick(report.edition_key, "sent", _summary(report)))
+    return ticks
+
+
+def _summary(report: delivery.SendReport) -> str:
+    if report.skipped:
+        return report.skipped
+    this_run = ", ".join(f"{n} {s}" for s, n in sorted(report.outcomes.items())) or "nothing due"
+    return f"{this_run}; ledger: " + ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)

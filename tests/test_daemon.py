@@ -1,0 +1,140 @@
+"""`digest run` as real processes: one sender at a time, takeover, late runs, clean stops."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import digest
+from smtp_faults import FaultServer
+from test_delivery import STORY, readers, subscribe
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def station(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultServer]:
+    """A store (SQLite, then PostgreSQL) whose edition was due a minute ago, with a story from
+    two hours ago."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+    now = datetime.now(UTC)
+    due = now - timedelta(minutes=1)
+    story = {**STORY, "published": (now - timedelta(hours=2)).isoformat()}
+    (tmp_path / "story.jsonl").write_text(json.dumps(story) + "\n")
+    settings = {
+        "EDITION__SEND_TIME": f"{due:%H:%M}",
+        "DELIVERY__TRANSPORT": "smtp",
+        "DELIVERY__RETRY_BASE_SECONDS": "0.05",
+        "SCHEDULE__POLL_SECONDS": "0.5",
+        "SCHEDULE__LEASE_SECONDS": "3",
+        "WEB__BASE_URL": "https://news.example.org/",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(f"DIGEST_{name}", value)
+    with FaultServer() as server:
+        for key, value in server.settings(timeout=5).items():
+            monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
+        assert digest("db", "upgrade").exit_code == 0
+        assert digest("ingest", str(tmp_path / "story.jsonl")).exit_code == 0
+        yield server
+
+
+def daemon(cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "run"],
+        cwd=cwd,
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+def status() -> dict:  # type: ignore[type-arg]
+    return json.loads(digest("status", "--json").output)
+
+
+def test_two_daemons_send_each_message_once(tmp_path: Path, station: FaultServer) -> None:
+    emails = readers(30)
+    subscribe(*emails)
+    station.reset_faults(slow_reply_seconds=0.01)
+    first, second = daemon(tmp_path), daemon(tmp_path)
+    wait_for(lambda: len(station.received) >= 30)
+    logs = stop(first) + stop(second)
+    assert station.recipients() == Counter(dict.fromkeys(emails, 1))
+    assert "standby: another daemon holds the sender lease" in logs
+    assert status()["editions"][0]["counts"] == {"sent": 30}
+
+
+def test_the_standby_finishes_when_the_holder_dies(tmp_path: Path, station: FaultServer) -> None:
+    emails = readers(40)
+    subscribe(*emails)
+    station.reset_faults(slow_reply_seconds=0.05)
+    holder = daemon(tmp_path)
+    wait_for(lambda: len(station.received) >= 5)
+    standby = daemon(tmp_path)
+    time.sleep(0.5)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    wait_for(lambda: set(station.recipients()) == set(emails))
+    logs = stop(standby)
+    assert "sender lease taken" in logs
+    # At most the message in flight at the kill arrives twice.
+    assert sum(n - 1 for n in station.recipients().values()) <= 1
+
+
+def test_a_daemon_started_after_the_cutoff_skips_and_records_why(
+    tmp_path: Path, station: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "DIGEST_EDITION__SEND_TIME", f"{datetime.now(UTC) - timedelta(hours=3):%H:%M}"
+    )
+    monkeypatch.setenv("DIGEST_SCHEDULE__CUTOFF_HOURS", "1")
+    subscribe(*readers(3))
+    process = daemon(tmp_path)
+    wait_for(lambda: bool(status()["editions"]))
+    logs = stop(process)
+    (edition,) = status()["editions"]
+    assert edition["status"] == "skipped"
+    assert "past the 1 h 00 min cutoff" in edition["skip_reason"]
+    assert "edition skipped" in logs
+    assert station.received == []
+
+
+def test_sigterm_mid_send_leaves_a_resumable_ledger(tmp_path: Path, station: FaultServer) -> None:
+    emails = readers(40)
+    subscribe(*emails)
+    station.reset_faults(slow_reply_seconds=0.05)
+    process = daemon(tmp_path)
+    wait_for(lambda: len(station.received) >= 5)
+    logs = stop(process)
+    assert "sender lease released" in logs
+    counts = status()["editions"][0]["counts"]
+    assert "sending" not in counts and counts.get("pending", 0) > 0
+    station.reset_faults()
+    restarted = daemon(tmp_path)
+    wait_for(lambda: set(station.recipients()) == set(emails))
+    stop(restarted)
+    assert station.recipients() == Counter(dict.fromkeys(emails, 1))
