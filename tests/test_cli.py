@@ -11,7 +11,6 @@ COMMANDS = {
     *"db ingest articles build edition preview check send resend".split(),
     *"subscribers report run status".split(),
 }
-)
 
 
 def test_help_lists_every_command_with_a_purpose() -> None:
