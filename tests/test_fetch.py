@@ -34,6 +34,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/feed":
             self._reply(200, NYT, "application/rss+xml; charset=utf-8")
+        elif self.path == "/etag":
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.end_headers()
+            else:
+                self._reply(200, NYT, "application/rss+xml", ETag='"v1"')
         elif self.path == "/moved":
             self._reply(301, b"", "text/plain", Location="/feed")
         elif self.path == "/loop":
@@ -99,3 +105,14 @@ def test_cli_ingests_urls_and_files_together(server: str, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "Total: 75 new" in result.output
     assert "1 of 3 inputs failed" in result.output
+
+
+def test_a_feed_is_fetched_conditionally_the_second_time(server: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["db", "upgrade"])
+    first = runner.invoke(cli, ["ingest", f"{server}/etag"])
+    assert "60 new" in first.output
+    second = runner.invoke(cli, ["ingest", f"{server}/etag"])
+    assert second.exit_code == 0
+    assert "not modified since the last fetch" in second.output
+    assert "Total: 0 new" in second.output

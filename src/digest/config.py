@@ -112,6 +112,19 @@ def _example() -> dict[str, Any]:
     return tomllib.loads(resource_path("config.example.toml").read_text("utf-8"))
 
 
+class FeedSettings(_Table):
+    sources: list[str] = []
+    refresh_minutes: float = Field(15.0, gt=0)
+
+    @field_validator("sources")
+    @classmethod
+    def _http_or_path(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if "://" in source and not source.lower().startswith(("http://", "https://")):
+                raise ValueError(f"an http(s) URL or a file path, not {source!r}")
+        return value
+
+
 class ScheduleSettings(_Table):
     grace_minutes: float = Field(30.0, ge=0)
     cutoff_hours: float = Field(6.0, gt=0)
@@ -264,6 +277,7 @@ class Settings(BaseSettings):
     dkim: DkimSettings = DkimSettings()
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    feeds: FeedSettings = FeedSettings()
     smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
     ingest: IngestSettings = IngestSettings()

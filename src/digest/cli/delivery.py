@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.cli.base import DAY, app_of, cli, date_option, err, out
 from digest.core.edition import Edition
-from digest.service import delivery
+from digest.service import delivery, schedule
 from digest.store import ledger
 from digest.store.editions import list_editions
 
@@ -88,6 +88,10 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
             out.print(f"{planned.email}  {label}")
         out.print("Would send: " + "; ".join(f"{n} × {v}" for v, n in plan.items()))
         return
+    refreshed = schedule.refresh_feeds(app)
+    if refreshed is not None:
+        failed = f", {len(refreshed.failed)} failed" if refreshed.failed else ""
+        out.print(f"Feeds refreshed: {refreshed.total('new')} new articles{failed}.")
     requested: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: requested.append(number))

@@ -79,6 +79,9 @@ class Daemon:
             self._due, IntervalTrigger(seconds=settings.schedule.poll_seconds), id="due"
         )
         self.scheduler.add_job(
+            self._refresh, IntervalTrigger(minutes=settings.feeds.refresh_minutes), id="feeds"
+        )
+        self.scheduler.add_job(
             self._heartbeat,
             IntervalTrigger(seconds=settings.schedule.lease_seconds / 3),
             id="lease",
@@ -109,6 +112,17 @@ class Daemon:
                     _event("deliveries", edition=tick.edition_key, detail=tick.detail)
             finally:
                 self.busy.release()
+
+    def _refresh(self) -> None:
+        if self._may_send():
+            report = schedule.refresh_feeds(self.app)
+            if report is not None:
+                _event(
+                    "feeds refreshed",
+                    new=report.total("new"),
+                    failed=len(report.failed),
+                    errors="; ".join(i.error or "" for i in report.failed) or "none",
+                )
 
     def _may_send(self) -> bool:
         return self.holding and not self.stopping.is_set()

@@ -64,6 +64,8 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str | None) -> N
     for item in report.inputs:
         if item.error:
             err.print(f"[red]failed[/]  {escape(item.error)}", markup=True)
+        elif item.not_modified:
+            out.print(f"ok      {item.origin} (feed): not modified since the last fetch")
         else:
             out.print(
                 f"ok      {item.origin} ({item.kind}): {item.new} new, {item.updated} updated, "

@@ -75,8 +75,11 @@ def _kind(spec: str, fetched: Fetched) -> str:
     return {b"<": "feed", b"{": "jsonl", b"[": "json"}.get(head, "text")
 
 
-def load(spec: str, options: IngestOptions) -> Batch:
-    """Read and parse one input; raises `IngestError` if nothing usable can come of it."""
+def load(
+    spec: str, options: IngestOptions, validators: tuple[str | None, str | None] = (None, None)
+) -> Batch:
+    """Read and parse one input; raises `IngestError` if nothing usable can come of it.
+    `validators` (ETag, Last-Modified) from the last fetch of a URL make the GET conditional."""
     limits = options.limits
     if is_url(spec):
         fetched = fetch_url(
@@ -85,9 +88,27 @@ def load(spec: str, options: IngestOptions) -> Batch:
             max_bytes=limits.max_bytes,
             max_redirects=limits.max_redirects,
             user_agent=limits.user_agent,
+            etag=validators[0],
+            last_modified=validators[1],
         )
+        if fetched.not_modified:
+            return Batch(
+                spec,
+                "feed",
+                "",
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+                not_modified=True,
+            )
     else:
         fetched = read_file(Path(spec), limits.max_bytes)
+    batch = _parse(spec, fetched, options)
+    batch.etag, batch.last_modified = fetched.etag, fetched.last_modified
+    return batch
+
+
+def _parse(spec: str, fetched: Fetched, options: IngestOptions) -> Batch:
+    limits = options.limits
     kind = _kind(spec, fetched)
     if kind == "feed":
         batch = parse_feed(fetched.data, spec, limits.max_html_depth, limits.max_article_chars)

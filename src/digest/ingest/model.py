@@ -22,3 +22,7 @@ class Batch:
     title: str
     articles: list[ParsedArticle] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # For URLs: the validators to send next time, and whether the server said "not modified".
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False

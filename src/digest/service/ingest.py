@@ -7,7 +7,13 @@ from digest.errors import IngestError
 from digest.ingest.inputs import IngestOptions, expand, is_url, load
 from digest.ingest.model import Rejection
 from digest.service.app import App
-from digest.store.articles import record_source_error, upsert_articles, upsert_source
+from digest.store.articles import (
+    record_source_error,
+    record_validators,
+    source_validators,
+    upsert_articles,
+    upsert_source,
+)
 
 
 @dataclass(slots=True)
@@ -19,6 +25,7 @@ class InputResult:
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     error: str | None = None
+    not_modified: bool = False
 
 
 @dataclass(slots=True)
@@ -48,15 +55,23 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
     report = IngestReport()
     for spec in expand(specs):
         now = app.now()
+        key = _source_key(spec)
+        with app.transaction() as session:
+            validators = source_validators(session, key)
         try:
-            batch = load(spec, options)
+            batch = load(spec, options, validators)
         except IngestError as exc:
             report.inputs.append(InputResult(spec, "?", error=str(exc)))
             with app.transaction() as session:
-                record_source_error(session, _source_key(spec), "unknown", str(exc), now)
+                record_source_error(session, key, "unknown", str(exc), now)
             continue
         with app.transaction() as session:
-            source = upsert_source(session, _source_key(spec), batch.kind, batch.title, now)
+            if batch.not_modified:
+                source = upsert_source(session, key, "feed", None, now)
+                report.inputs.append(InputResult(spec, "feed", not_modified=True))
+                continue
+            source = upsert_source(session, key, batch.kind, batch.title, now)
+            record_validators(session, source, batch.etag, batch.last_modified)
             counts = upsert_articles(session, source, batch.articles, now)
         report.inputs.append(
             InputResult(

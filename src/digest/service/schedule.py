@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from digest.core.schedule import late_run
 from digest.service import delivery, editions
 from digest.service.app import App
+from digest.service.ingest import IngestReport, ingest
 from digest.store.editions import find_edition, recent_editions
 
 
@@ -39,6 +40,12 @@ def _day(app: App, slot: datetime) -> date:
     return slot.astimezone(ZoneInfo(app.settings.edition.timezone)).date()
 
 
+def refresh_feeds(app: App) -> IngestReport | None:
+    """Fetch the configured feeds (conditionally); None when none is configured."""
+    sources = app.settings.feeds.sources
+    return ingest(app, list(sources)) if sources else None
+
+
 def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick:
     """The edition of the latest slot: skipped if it is too late to be news, else built and
     sent (what is due of it); nothing happens twice."""
@@ -61,6 +68,7 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
         if decision.action == "skip":
             editions.skip(app, day, decision.reason)
             return Tick(key, "skipped", decision.reason)
+        refresh_feeds(app)  # the newest articles go into the edition about to be built
     report = delivery.send(app, day, should_stop=should_stop)
     return Tick(key, "skipped" if report.skipped else "sent", _summary(report))
 

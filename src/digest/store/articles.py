@@ -21,17 +21,29 @@ class UpsertCounts:
 
 
 def upsert_source(
-    session: Session, source_key: str, kind: str, title: str, now: datetime
+    session: Session, source_key: str, kind: str, title: str | None, now: datetime
 ) -> Source:
     source = session.scalar(select(Source).where(Source.source_key == source_key))
     if source is None:
-        source = Source(source_key=source_key, kind=kind, title=title, created_at=now)
+        source = Source(source_key=source_key, kind=kind, title=title or source_key, created_at=now)
         session.add(source)
-    else:
+    elif title is not None:  # None: the source answered "not modified"; keep what we know
         source.title, source.kind = title, kind
     source.last_fetched_at, source.last_error = now, None
     session.flush()
     return source
+
+
+def source_validators(session: Session, source_key: str) -> tuple[str | None, str | None]:
+    """The ETag and Last-Modified of the last successful fetch of a source."""
+    source = session.scalar(select(Source).where(Source.source_key == source_key))
+    return (source.etag, source.last_modified) if source else (None, None)
+
+
+def record_validators(
+    session: Session, source: Source, etag: str | None, last_modified: str | None
+) -> None:
+    source.etag, source.last_modified = etag, last_modified
 
 
 def record_source_error(
