@@ -138,3 +138,13 @@ def test_sigterm_mid_send_leaves_a_resumable_ledger(tmp_path: Path, station: Fau
     wait_for(lambda: set(station.recipients()) == set(emails))
     stop(restarted)
     assert station.recipients() == Counter(dict.fromkeys(emails, 1))
+
+
+def test_sighup_reloads_the_configuration(tmp_path: Path, station: FaultServer) -> None:
+    process = daemon(tmp_path)
+    wait_for(lambda: status()["sender_lease"] is not None)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert process.poll() is None, "the daemon must keep running"
+    assert "configuration reloaded" in stop(process)
