@@ -92,3 +92,17 @@ def test_subscribers_add_validates_and_is_idempotent() -> None:
     assert unknown.exit_code == 1 and "unknown section(s) sport" in unknown.stderr
     listing = run("subscribers", "list").output
     assert listing.count("example.com") == 1
+
+
+def test_a_stale_feed_is_flagged_and_its_undated_entries_refused() -> None:
+    """CNN's capture: items from spring 2023, 16 of them undated, which would otherwise pass
+    for news at the time they were fetched."""
+    run("db", "upgrade")
+    result = run("ingest", str(DATA / "feeds" / "cnn_hp_hero_2024-08-08_stale.xml"))
+    assert result.exit_code == 0
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("rejected")]
+    assert len(refusals) == 16
+    assert all("undated entry of a stale feed" in line for line in refusals)
+    assert "53 new" in result.output
+    (feed,) = json.loads(run("status", "--json").output)["feeds"]
+    assert feed["last_error"].startswith("stale feed: its newest dated entry is from 2023-")

@@ -221,6 +221,7 @@ class IngestSettings(_Table):
     max_article_chars: int = Field(200_000, ge=1000)
     max_html_depth: int = Field(200, ge=8)
     user_agent: str = "digest/0.1 (+https://example.com/digest)"
+    stale_feed_hours: float = Field(72.0, gt=0)
 
 
 class TemplateSettings(_Table):

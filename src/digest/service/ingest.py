@@ -1,11 +1,12 @@
 """Ingesting inputs into the store, one input per transaction so one bad input spoils nothing."""
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from digest.errors import IngestError
 from digest.ingest.inputs import IngestOptions, expand, is_url, load
-from digest.ingest.model import Rejection
+from digest.ingest.model import Batch, Rejection
 from digest.service.app import App
 from digest.store.articles import (
     record_source_error,
@@ -44,6 +45,21 @@ class IngestReport:
         return [i for i in self.inputs if i.error]
 
 
+def _set_aside_if_stale(batch: Batch, now: datetime, stale_hours: float) -> str | None:
+    """A feed whose newest dated entry is old: its undated entries are refused (they would
+    pass for today's news), and the returned note flags the feed."""
+    dated = [a.published_at for a in batch.articles if a.published_at is not None]
+    if batch.kind != "feed" or not dated or now - max(dated) <= timedelta(hours=stale_hours):
+        return None
+    note = f"stale feed: its newest dated entry is from {max(dated):%Y-%m-%d %H:%M} UTC"
+    undated = [a for a in batch.articles if a.published_at is None]
+    batch.articles = [a for a in batch.articles if a.published_at is not None]
+    batch.rejected += [
+        Rejection(f"{batch.origin}: {a.title!r}", f"undated entry of a {note}") for a in undated
+    ]
+    return note
+
+
 def _source_key(spec: str) -> str:
     """A URL as given; a file by its absolute path, whatever directory the command ran in."""
     return spec if is_url(spec) else str(Path(spec).resolve())
@@ -72,6 +88,8 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
                 continue
             source = upsert_source(session, key, batch.kind, batch.title, now)
             record_validators(session, source, batch.etag, batch.last_modified)
+            stale = _set_aside_if_stale(batch, now, app.settings.ingest.stale_feed_hours)
+            source.last_error = stale
             counts = upsert_articles(session, source, batch.articles, now)
         report.inputs.append(
             InputResult(
