@@ -148,3 +148,29 @@ def test_sighup_reloads_the_configuration(tmp_path: Path, station: FaultServer) 
     time.sleep(1.0)
     assert process.poll() is None, "the daemon must keep running"
     assert "configuration reloaded" in stop(process)
+
+
+def test_each_configured_edition_follows_its_own_schedule(
+    tmp_path: Path, station: FaultServer
+) -> None:
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    long_ago = due - timedelta(hours=12)  # past the 6-hour cutoff
+    (tmp_path / "config.toml").write_text(
+        f'[[editions]]\nname = "morning"\ncron = "{due.minute} {due.hour} * * *"\n'
+        'sections = ["ukraine"]\n\n'
+        f'[[editions]]\nname = "evening"\ncron = "{long_ago.minute} {long_ago.hour} * * *"\n'
+    )
+    emails = readers(3)
+    subscribe(*emails)
+    process = daemon(tmp_path)
+    wait_for(lambda: len(station.received) >= 3)
+    wait_for(lambda: len(status()["editions"]) == 2)
+    stop(process)
+    assert station.recipients() == Counter(dict.fromkeys(emails, 1))
+    editions = {e["edition"].split(":")[0]: e for e in status()["editions"]}
+    assert editions["morning"]["counts"] == {"sent": 3}
+    assert editions["evening"]["status"] == "skipped"
+    assert set(status()["next_editions"]) == {"morning", "evening"}
+    unknown = digest("--edition", "noon", "report")
+    assert unknown.exit_code == 2
+    assert "no edition 'noon'; configured: morning, evening" in unknown.stderr

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -110,6 +111,37 @@ def _example() -> dict[str, Any]:
     # Editorial defaults (sections, off-topic terms) are content: they live in the example
     # file, not in code.
     return tomllib.loads(resource_path("config.example.toml").read_text("utf-8"))
+
+
+_CRON_FIELD = r"[0-9A-Za-z*,/-]+"
+
+
+class ScheduledEdition(_Table):
+    """One edition of several (`[[editions]]`); what it leaves out comes from `[edition]`."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    # minute hour day-of-month month day-of-week; once a day at most (one minute, one hour).
+    cron: str = Field(pattern=rf"^\d{{1,2}} \d{{1,2}} {_CRON_FIELD} {_CRON_FIELD} {_CRON_FIELD}$")
+    timezone: Timezone | None = None
+    sections: list[str] | None = None
+    feeds: list[str] | None = None
+
+    @property
+    def send_time(self) -> time:
+        minute, hour = (int(part) for part in self.cron.split()[:2])
+        return time(hour, minute)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        minute, hour = value.split()[:2]
+        if int(minute) > 59 or int(hour) > 23:
+            raise ValueError("minute 0-59 and hour 0-23, once a day")
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"a crontab line ({exc})") from None
+        return value
 
 
 class FeedSettings(_Table):
@@ -287,13 +319,54 @@ class Settings(BaseSettings):
     clustering: ClusteringSettings = ClusteringSettings()
     ranking: RankingSettings = RankingSettings()
     sections: list[SectionSettings] = Field(default_factory=_default_sections, min_length=1)
+    editions: list[ScheduledEdition] = []
 
     @model_validator(mode="after")
     def _unique_section_keys(self) -> "Settings":
         keys = [s.key for s in self.sections]
         if len(keys) != len(set(keys)):
             raise ValueError("section keys must be unique")
+        names = [e.name for e in self.editions]
+        if len(names) != len(set(names)):
+            raise ValueError("edition names must be unique")
+        for edition in self.editions:
+            unknown = sorted(set(edition.sections or ()) - set(keys))
+            if unknown:
+                raise ValueError(f"edition {edition.name}: unknown section(s) {', '.join(unknown)}")
         return self
+
+    def edition_names(self) -> list[str]:
+        return [e.name for e in self.editions] or [self.edition.name]
+
+    def for_edition(self, name: str | None) -> "Settings":
+        """These settings as one edition sees them: its name, time, timezone, sections and
+        feeds in place of the shared ones. `None`: the first edition (or the only one)."""
+        if not self.editions:
+            if name not in (None, self.edition.name):
+                raise ConfigError(f"no edition {name!r}; configured: {self.edition.name}")
+            return self
+        chosen = next((e for e in self.editions if name in (None, e.name)), None)
+        if chosen is None:
+            raise ConfigError(f"no edition {name!r}; configured: {', '.join(self.edition_names())}")
+        edition = self.edition.model_copy(
+            update={
+                "name": chosen.name,
+                "send_time": chosen.send_time,
+                "timezone": chosen.timezone or self.edition.timezone,
+            }
+        )
+        sections = [s for s in self.sections if chosen.sections is None or s.key in chosen.sections]
+        feeds = self.feeds.model_copy(
+            update={"sources": chosen.feeds if chosen.feeds is not None else self.feeds.sources}
+        )
+        return self.model_copy(update={"edition": edition, "sections": sections, "feeds": feeds})
+
+    def cron_for(self, name: str) -> str:
+        """The crontab line of an edition (a daily one at send_time without `[[editions]]`)."""
+        chosen = next((e for e in self.editions if e.name == name), None)
+        if chosen is not None:
+            return chosen.cron
+        return f"{self.edition.send_time.minute} {self.edition.send_time.hour} * * *"
 
     @classmethod
     def settings_customise_sources(

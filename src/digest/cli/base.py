@@ -36,7 +36,8 @@ def plural(n: int, singular: str, plural: str | None = None) -> str:
 def app_of(ctx: click.Context) -> App:
     state = ctx.find_root().ensure_object(dict)
     if "app" not in state:
-        state["app"] = App.open(load_settings(state.get("config")))
+        settings = load_settings(state.get("config")).for_edition(state.get("edition"))
+        state["app"] = App.open(settings)
         ctx.call_on_close(state["app"].close)
     return state["app"]
 
@@ -71,11 +72,16 @@ date_option = click.option(
     type=click.Path(dir_okay=False),
     help="TOML settings file (default: $DIGEST_CONFIG, else ./config.toml, else built-ins).",
 )
+@click.option(
+    "--edition",
+    metavar="NAME",
+    help="Which of the [[editions]] a command works on (default: the first).",
+)
 @click.version_option(package_name="digest")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, edition: str | None) -> None:
     """Build a sectioned, deduplicated daily news digest and deliver it by email."""
-    ctx.ensure_object(dict)["config"] = config
+    ctx.ensure_object(dict).update(config=config, edition=edition)
 
 
 class Moment(click.ParamType):

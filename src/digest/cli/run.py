@@ -24,6 +24,7 @@ from digest.config import load_settings
 from digest.errors import DigestError
 from digest.service import schedule
 from digest.service.app import App
+from digest.service.ingest import ingest
 from digest.store import lease, ledger
 from digest.store.articles import list_sources
 from digest.store.editions import list_editions
@@ -52,6 +53,11 @@ class Daemon:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        # One view of the settings per edition, all on the same database.
+        self.editions = [
+            App(app.settings.for_edition(name), app.engine, app.now)
+            for name in app.settings.edition_names()
+        ]
         self.owner = ledger.new_owner()
         self.stopping = threading.Event()
         self.reload = False
@@ -67,14 +73,12 @@ class Daemon:
                 "misfire_grace_time": int(settings.schedule.cutoff_hours * 3600),
             },
         )
-        send_at = settings.edition.send_time
-        self.scheduler.add_job(
-            self._edition,
-            CronTrigger(
-                hour=send_at.hour, minute=send_at.minute, timezone=settings.edition.timezone
-            ),
-            id="edition",
-        )
+        for edition in self.editions:
+            name = edition.settings.edition.name
+            trigger = CronTrigger.from_crontab(
+                settings.cron_for(name), timezone=edition.settings.edition.timezone
+            )
+            self.scheduler.add_job(self._edition, trigger, args=[edition], id=f"edition:{name}")
         self.scheduler.add_job(
             self._due, IntervalTrigger(seconds=settings.schedule.poll_seconds), id="due"
         )
@@ -99,30 +103,32 @@ class Daemon:
             self._due()  # a standby that took over finishes what the last holder left
         return held
 
-    def _edition(self) -> None:
+    def _edition(self, edition: App) -> None:
         if self._may_send():
             with self.busy:
-                tick = schedule.run_edition(self.app, self.app.now(), self.stopping.is_set)
+                tick = schedule.run_edition(edition, edition.now(), self.stopping.is_set)
             _event(f"edition {tick.action}", edition=tick.edition_key, detail=tick.detail)
 
     def _due(self) -> None:
         if self._may_send() and self.busy.acquire(blocking=False):
             try:
-                for tick in schedule.send_due(self.app, self.app.now(), self.stopping.is_set):
-                    _event("deliveries", edition=tick.edition_key, detail=tick.detail)
+                for edition in self.editions:
+                    for tick in schedule.send_due(edition, edition.now(), self.stopping.is_set):
+                        _event("deliveries", edition=tick.edition_key, detail=tick.detail)
             finally:
                 self.busy.release()
 
     def _refresh(self) -> None:
-        if self._may_send():
-            report = schedule.refresh_feeds(self.app)
-            if report is not None:
-                _event(
-                    "feeds refreshed",
-                    new=report.total("new"),
-                    failed=len(report.failed),
-                    errors="; ".join(i.error or "" for i in report.failed) or "none",
-                )
+        if not self._may_send():
+            return
+        done: set[str] = set()
+        for edition in self.editions:
+            sources = [s for s in edition.settings.feeds.sources if s not in done]
+            done.update(sources)
+            if sources:
+                report = ingest(edition, sources)
+                errors = "; ".join(i.error or "" for i in report.failed) or "none"
+                _event("feeds refreshed", new=report.total("new"), errors=errors)
 
     def _may_send(self) -> bool:
         return self.holding and not self.stopping.is_set()
@@ -132,11 +138,11 @@ class Daemon:
         self._heartbeat()
         if not self.holding:
             _event("standby: another daemon holds the sender lease")
-        self._edition()
-        if self.requested:  # a signal came during the catch-up run
+        for edition in self.editions:  # catch up once on each edition's latest slot
+            self._edition(edition)
+        if self.requested:  # a signal came during the catch-up runs
             return
-        next_at = schedule.next_slot(self.app, self.app.now())
-        _event("scheduler started", next_edition=next_at.isoformat(), owner=self.owner)
+        _event("scheduler started", editions=len(self.editions), owner=self.owner)
         self.scheduler.start()
 
     def stop(self, reload: bool = False) -> None:
@@ -228,7 +234,12 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             for source in list_sources(session)
         ]
     state = {
-        "next_edition": schedule.next_slot(app, now).isoformat(),
+        "next_editions": {
+            name: schedule.next_slot(
+                App(app.settings.for_edition(name), app.engine, app.now), now
+            ).isoformat()
+            for name in app.settings.edition_names()
+        },
         "sender_lease": {
             "owner": holder.owner,
             "expires_at": holder.expires_at.isoformat(),
@@ -242,7 +253,8 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(state, ensure_ascii=False))
         return
-    out.print(f"Next edition: {state['next_edition']}")
+    for name, at in state["next_editions"].items():
+        out.print(f"Next {name} edition: {at}")
     if holder is None:
         out.print("Sender lease: never taken (no daemon has run)")
     else:

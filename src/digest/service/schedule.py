@@ -4,10 +4,13 @@ Every function here is idempotent: running it twice, or after downtime, sends no
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
+
 from digest.core.schedule import late_run
+from digest.errors import EditionError
 from digest.service import delivery, editions
 from digest.service.app import App
 from digest.service.ingest import IngestReport, ingest
@@ -21,19 +24,32 @@ class Tick:
     detail: str
 
 
+def _trigger(app: App) -> CronTrigger:
+    settings = app.settings
+    return CronTrigger.from_crontab(
+        settings.cron_for(settings.edition.name), timezone=settings.edition.timezone
+    )
+
+
 def latest_slot(app: App, now: datetime) -> datetime:
-    """The most recent scheduled send time at or before `now` (UTC)."""
-    edition = app.settings.edition
-    zone = ZoneInfo(edition.timezone)
-    local = now.astimezone(zone)
-    slot = datetime.combine(local.date(), edition.send_time, zone)
-    if slot > local:
-        slot = datetime.combine(local.date() - timedelta(days=1), edition.send_time, zone)
-    return slot.astimezone(ZoneInfo("UTC"))
+    """The edition's most recent scheduled time at or before `now` (UTC)."""
+    trigger, latest = _trigger(app), None
+    # Every schedule fires at least once a week, so eight days back always finds one.
+    fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    if latest is None:
+        raise EditionError(f"the schedule of {app.settings.edition.name} never fires")
+    return latest.astimezone(UTC)
 
 
 def next_slot(app: App, now: datetime) -> datetime:
-    return latest_slot(app, now) + timedelta(days=1)
+    """The edition's next scheduled time after `now` (UTC)."""
+    fire = _trigger(app).get_next_fire_time(None, now + timedelta(seconds=1))
+    if fire is None:
+        raise EditionError(f"the schedule of {app.settings.edition.name} never fires")
+    return fire.astimezone(UTC)
 
 
 def _day(app: App, slot: datetime) -> date:
