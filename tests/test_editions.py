@@ -158,3 +158,16 @@ def test_report_lists_editions_with_deliveries(stocked: Path) -> None:
     digest("send", "--date", "2024-06-24")
     report = digest("report").output
     assert "daily:2024-06-24" in report and "1 sent" in report
+
+
+def test_an_edition_of_old_news_is_skipped_not_sent(
+    stocked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weekly window holding only stories from days ago: skipped as stale."""
+    monkeypatch.setenv("DIGEST_EDITION__WINDOW_HOURS", "168")
+    built = digest("build", "--date", "2024-08-12")
+    assert built.exit_code == 0
+    assert "(skipped: stale: the newest story is" in built.output
+    monkeypatch.setenv("DIGEST_EDITION__STALE_HOURS", "200")
+    fresh_enough = digest("build", "--date", "2024-08-13", "--json")
+    assert json.loads(fresh_enough.output)["sections"]

@@ -80,6 +80,7 @@ class EditionSettings(_Table):
     summary_chars: int = Field(320, ge=80, le=2000)
     html_budget_kb: float = Field(95.0, ge=10, le=1000)
     empty_policy: Literal["skip", "quiet"] = "skip"
+    stale_hours: float = Field(36.0, gt=0)
 
     @field_validator("subject")
     @classmethod

@@ -41,10 +41,10 @@ def build_cmd(
         raise click.UsageError("give --date, or both --since and --until")
     if day is not None:
         built = editions.build(app, day, rebuild)
-        edition, status = built.edition, f"{built.status}, HTML {built.html_bytes / 1024:.1f} KB"
-        verb = "Built" if built.created else "Already built"
+        edition, verb = built.edition, "Built" if built.created else "Already built"
+        status = f"{built.status}, HTML {built.html_bytes / 1024:.1f} KB"
         if built.skip_reason:
-            status += f": {built.skip_reason}"
+            status = f"skipped: {built.skip_reason}"
     else:
         assert since is not None and until is not None
         zone = app.settings.edition.timezone
@@ -59,6 +59,8 @@ def build_cmd(
         f"{plural(len(edition.sections), 'section')}, "
         f"{plural(len(edition.dropped), 'article')} left out."
     )
+    if day is not None and built.skip_reason:
+        return  # its stories are kept for the record, but none goes out
     for section in edition.sections:
         out.print(f"  {section.title}")
         for item in section.items:

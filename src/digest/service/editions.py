@@ -1,7 +1,7 @@
 """Building, freezing, adjusting, analysing and previewing editions."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -95,16 +95,32 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
             row = EditionRow(name=edition.name, day=day)
             session.add(row)
         row.content, row.built_at, row.skip_reason = edition.to_dict(), app.now(), None
+        reason = _stale(edition, settings.edition.stale_hours)
         if edition.item_count == 0 and settings.edition.empty_policy == "skip":
+            reason = f"no story for any section among {len(edition.dropped)} articles in the window"
+        if reason is not None:
             row.status, row.subject, row.html, row.text = "skipped", "", "", ""
-            row.skip_reason = (
-                f"no story for any section among {len(edition.dropped)} articles in the window"
-            )
+            row.skip_reason = reason
             return _built(row, created=True)
         edition, rendered = _fit(app, renderer, edition)
         row.status, row.content = "frozen", edition.to_dict()
         row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
         return _built(row, created=True)
+
+
+def _stale(edition: Edition, stale_hours: float) -> str | None:
+    """Why an edition would be old news: even its newest story is older than the limit."""
+    published = [i.published_at for s in edition.sections for i in s.items]
+    if not published:
+        return None
+    age = edition.window_end - max(published)
+    if age <= timedelta(hours=stale_hours):
+        return None
+    hours = age.total_seconds() / 3600
+    return (
+        f"stale: the newest story is {hours:.0f} hours older than the edition "
+        f"(limit {stale_hours:g})"
+    )
 
 
 def skip(app: App, day: date, reason: str) -> Built:
