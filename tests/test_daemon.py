@@ -174,3 +174,16 @@ def test_each_configured_edition_follows_its_own_schedule(
     unknown = digest("--edition", "noon", "report")
     assert unknown.exit_code == 2
     assert "no edition 'noon'; configured: morning, evening" in unknown.stderr
+
+
+def test_a_changed_config_file_is_reloaded(tmp_path: Path, station: FaultServer) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[edition]\ntitle = "Morning Brief"\n')
+    process = daemon(tmp_path)
+    wait_for(lambda: status()["sender_lease"] is not None)
+    time.sleep(0.2)
+    config.write_text('[edition]\ntitle = "Evening Brief"\n')
+    os.utime(config, (time.time() + 5, time.time() + 5))  # a visibly newer change
+    time.sleep(2.5)  # a heartbeat comes every lease_seconds / 3 = 1 s
+    logs = stop(process)
+    assert "configuration file changed" in logs and "configuration reloaded" in logs

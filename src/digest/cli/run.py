@@ -3,8 +3,8 @@
 Jobs only call idempotent service functions, so a double or late run is harmless. A daemon
 that does not hold the lease waits as a standby and takes over once the holder's lease
 expires. SIGTERM or SIGINT: no new message starts, those in flight finish, the lease is given
-back, exit 0. SIGHUP: the configuration is read again and the schedule rebuilt, without
-dropping work in flight.
+back, exit 0. SIGHUP, or a change to the config file: the configuration is read again and the
+schedule rebuilt, without dropping work in flight.
 """
 
 import json
@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.cli.base import app_of, cli, out
-from digest.config import load_settings
+from digest.config import config_path, load_settings
 from digest.errors import DigestError
 from digest.service import schedule
 from digest.service.app import App
@@ -48,11 +49,20 @@ def _event(message: str, **fields: Any) -> None:
     log.info(text, extra={"fields": {"message": message, **fields}})
 
 
+def _stamp(path: Path | None) -> float | None:
+    """When the config file last changed (None without one, or when it is unreadable)."""
+    try:
+        return path.stat().st_mtime if path else None
+    except OSError:
+        return None
+
+
 class Daemon:
     """One scheduler run; `reload` asks the caller to build a new one with fresh settings."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, app: App, config: Path | None) -> None:
+        self.app, self.config = app, config
+        self.config_stamp = _stamp(config)
         # One view of the settings per edition, all on the same database.
         self.editions = [
             App(app.settings.for_edition(name), app.engine, app.now)
@@ -99,21 +109,24 @@ class Daemon:
         if held != self.holding:
             _event("sender lease " + ("taken" if held else "lost"), owner=self.owner)
         self.holding = held
-        if held:
+        if _stamp(self.config) != self.config_stamp:
+            _event("configuration file changed", path=str(self.config))
+            self.stop(reload=True)
+        elif held:
             self._due()  # a standby that took over finishes what the last holder left
         return held
 
     def _edition(self, edition: App) -> None:
         if self._may_send():
             with self.busy:
-                tick = schedule.run_edition(edition, edition.now(), self.stopping.is_set)
+                tick = schedule.run_edition(edition, edition.now(), self._must_stop)
             _event(f"edition {tick.action}", edition=tick.edition_key, detail=tick.detail)
 
     def _due(self) -> None:
         if self._may_send() and self.busy.acquire(blocking=False):
             try:
                 for edition in self.editions:
-                    for tick in schedule.send_due(edition, edition.now(), self.stopping.is_set):
+                    for tick in schedule.send_due(edition, edition.now(), self._must_stop):
                         _event("deliveries", edition=tick.edition_key, detail=tick.detail)
             finally:
                 self.busy.release()
@@ -129,6 +142,11 @@ class Daemon:
                 report = ingest(edition, sources)
                 errors = "; ".join(i.error or "" for i in report.failed) or "none"
                 _event("feeds refreshed", new=report.total("new"), errors=errors)
+
+    def _must_stop(self) -> bool:
+        """Checked before each message: a stop was asked for, or the sender lease was lost
+        (then another daemon sends, and this one must not start anything more)."""
+        return self.stopping.is_set() or not self.holding
 
     def _may_send(self) -> bool:
         return self.holding and not self.stopping.is_set()
@@ -186,9 +204,10 @@ def run_cmd(ctx: click.Context, log_format: str) -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     app = app_of(ctx)
-    config = ctx.find_root().obj.get("config")
+    state = ctx.find_root().obj
+    config, edition = state.get("config"), state.get("edition")
     while True:
-        daemon = Daemon(app)
+        daemon = Daemon(app, config_path(config))
         _on_signals(daemon)
         daemon.serve()
         daemon.finish()
@@ -196,7 +215,8 @@ def run_cmd(ctx: click.Context, log_format: str) -> None:
             _event("stopped")
             return
         try:
-            app = App.open(load_settings(config))
+            previous, app = app, App.open(load_settings(config).for_edition(edition))
+            previous.close()
         except DigestError as exc:
             _event("reload failed, keeping the previous configuration", error=str(exc))
             continue
