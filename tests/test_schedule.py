@@ -4,7 +4,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from digest.config import Settings
 from digest.core.schedule import late_run, local_instant
+from digest.service.app import App
+from digest.service.schedule import latest_slot, next_slot
+from digest.store.db import make_engine
 
 
 @pytest.mark.parametrize(
@@ -48,3 +52,32 @@ GRACE, CUTOFF = timedelta(minutes=30), timedelta(hours=6)
 def test_late_run_policy(now: datetime, action: str, reason: str) -> None:
     decision = late_run(SEVEN, now, GRACE, CUTOFF)
     assert (decision.action, decision.reason) == (action, reason)
+
+
+@pytest.mark.parametrize(
+    ("cron", "now", "latest", "following"),
+    [
+        (
+            "0 7 * * *",
+            datetime(2024, 6, 24, 6, 0),
+            datetime(2024, 6, 23, 7),
+            datetime(2024, 6, 24, 7),
+        ),
+        (
+            "30 18 * * fri",
+            datetime(2024, 6, 24, 9),
+            datetime(2024, 6, 21, 18, 30),
+            datetime(2024, 6, 28, 18, 30),
+        ),
+        ("0 8 1 * *", datetime(2024, 6, 24, 9), datetime(2024, 6, 1, 8), datetime(2024, 7, 1, 8)),
+    ],
+    ids=["daily", "weekly", "monthly"],
+)
+def test_slots_follow_the_edition_cron(
+    cron: str, now: datetime, latest: datetime, following: datetime
+) -> None:
+    settings = Settings(editions=[{"name": "e", "cron": cron}])
+    app = App(settings.for_edition("e"), make_engine("sqlite://"))
+    utc = lambda moment: moment.replace(tzinfo=UTC)  # noqa: E731
+    assert latest_slot(app, utc(now)) == utc(latest)
+    assert next_slot(app, utc(now)) == utc(following)

@@ -20,7 +20,7 @@ from digest.store.editions import find_edition, recent_editions
 @dataclass(frozen=True, slots=True)
 class Tick:
     edition_key: str
-    action: str  # sent, skipped, done, waiting
+    action: str  # sent, skipped, done
     detail: str
 
 
@@ -33,15 +33,16 @@ def _trigger(app: App) -> CronTrigger:
 
 def latest_slot(app: App, now: datetime) -> datetime:
     """The edition's most recent scheduled time at or before `now` (UTC)."""
-    trigger, latest = _trigger(app), None
-    # Every schedule fires at least once a week, so eight days back always finds one.
-    fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
-    while fire is not None and fire <= now:
-        latest = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    if latest is None:
-        raise EditionError(f"the schedule of {app.settings.edition.name} never fires")
-    return latest.astimezone(UTC)
+    trigger = _trigger(app)
+    # Most schedules fire within a week; a monthly or yearly one needs a longer look back.
+    for lookback in (timedelta(days=8), timedelta(days=367)):
+        latest, fire = None, trigger.get_next_fire_time(None, now - lookback)
+        while fire is not None and fire <= now:
+            latest = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if latest is not None:
+            return latest.astimezone(UTC)
+    raise EditionError(f"the schedule of {app.settings.edition.name} has not fired in a year")
 
 
 def next_slot(app: App, now: datetime) -> datetime:
