@@ -9,7 +9,7 @@ from conftest import digest as run
 
 COMMANDS = {
     *"db ingest articles build edition preview check send resend".split(),
-    *"subscribers report run status".split(),
+    *"subscribers report run status serve".split(),
 }
 
 
