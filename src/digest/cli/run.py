@@ -298,5 +298,5 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the pages the email links to (unsubscribe, preferences)."""
+    """Serve the pages the email links open."""
     uvicorn.run(create_app(app_of(ctx)), host=host, port=port, log_level="info")
