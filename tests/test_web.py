@@ -112,3 +112,29 @@ def test_the_web_version_has_the_stories_but_no_personal_links(
     assert "ada@example.com" not in page.text and "/unsubscribe/" not in page.text
     assert client.get("/editions/daily/1999-01-01").status_code == 404
     assert client.get("/editions/daily/not-a-date").status_code == 404
+
+
+def test_double_opt_in_sends_nothing_until_the_address_is_confirmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "https://news.example.org/")
+    digest("db", "upgrade")
+    digest("ingest", str(SAMPLES / "articles"))
+    added = digest("subscribers", "add", "new@example.com", "--confirm")
+    assert "Added new@example.com (id 1), pending" in added.output
+    assert "Confirmation request sent" in added.output
+    (request,) = mailbox.Maildir(tmp_path / "var" / "outbox", create=False)
+    assert request["Subject"] == "Confirm your subscription to The Daily Digest"
+    text = request.get_payload()[0].get_payload(decode=True).decode()
+    link = re.search(r"https://news\.example\.org(/confirm/\S+)", text)
+    assert link
+
+    digest("send", "--date", DAY)  # pending: no digest yet
+    assert len(mailbox.Maildir(tmp_path / "var" / "outbox", create=False)) == 1
+
+    client = TestClient(create_app(App.open(load_settings())))
+    assert "Yes, subscribe" in client.get(link[1]).text
+    assert status("new@example.com") == "pending"  # a GET confirms nothing
+    assert client.post(link[1][:-1] + "x").status_code == 404
+    assert "is confirmed" in client.post(link[1]).text
+    assert status("new@example.com") == "active"

@@ -11,7 +11,7 @@ from rich.table import Table
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
 from digest.core.sections import classify, off_topic_pattern
-from digest.service import editions, subscriber_import, subscribers
+from digest.service import confirmation, editions, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
 from digest.store.articles import list_articles
@@ -160,6 +160,11 @@ send_hour_option = click.option(
     show_default=True,
     help="pending: waiting for confirmation, not sent to yet.",
 )
+@click.option(
+    "--confirm",
+    is_flag=True,
+    help="Double opt-in: add as pending and send a message with a confirmation link.",
+)
 @click.pass_context
 def subscribers_add(
     ctx: click.Context,
@@ -169,15 +174,17 @@ def subscribers_add(
     timezone: str | None,
     send_hour: int | None,
     status: str,
+    confirm: bool,
 ) -> None:
     """Add a subscriber. An address already known is left unchanged, and one that
     unsubscribed stays unsubscribed (see `update --status active`)."""
+    app = app_of(ctx)
     added = subscribers.subscribe(
-        app_of(ctx),
+        app,
         email,
         name,
         list(sections) or None,
-        status=status,
+        status="pending" if confirm else status,
         timezone=timezone,
         send_hour=send_hour,
     )
@@ -188,6 +195,9 @@ def subscribers_add(
         out.print(f"Already subscribed, unchanged: {where}")
     elif added.status == "pending":
         out.print(f"Already known and pending, unchanged: {where}")
+    if confirm and added.status == "pending":
+        sent_to = confirmation.send_confirmation(app, added.email)
+        out.print(f"Confirmation request sent ({sent_to})")
     else:
         out.print(
             f"Not resubscribed: {where} is {added.status}; left unchanged. If its owner asked "

@@ -1,4 +1,5 @@
-"""The subscriber pages: one-click unsubscribe (RFC 8058), preferences, and the web version.
+"""The subscriber pages: one-click unsubscribe (RFC 8058), preferences, confirmation of a new
+subscription (double opt-in), and the web version.
 
 Links come from the emails and carry a token signed with the subscriber's own secret and bound
 to a purpose, so a forged or altered link gets the same plain 404 as a link that never existed.
@@ -101,6 +102,23 @@ def create_app(app: App) -> Starlette:
             '<button type="submit">Save</button></form>',
         )
 
+    async def confirm(request: Request) -> Response:
+        """Double opt-in: the GET asks (scanners follow links), the POST confirms."""
+        found = subscriber("confirm", request.path_params["token"])
+        if found is None:
+            return _page("Link not valid", f"<p>{_NOT_FOUND}</p>", 404)
+        if request.method == "GET" and found.status == "pending":
+            return _page(
+                "Confirm your subscription",
+                f"<p>Send {html.escape(app.settings.edition.title)} to "
+                f"<strong>{html.escape(found.email)}</strong>?</p>"
+                '<form method="post"><button type="submit">Yes, subscribe</button></form>',
+            )
+        if request.method == "POST" and found.status == "pending":
+            update(app, found.email, status="active")
+            return _page("Subscribed", f"<p>{html.escape(found.email)} is confirmed.</p>")
+        return _page("Confirm your subscription", f"<p>This address is {found.status}.</p>")
+
     async def web_version(request: Request) -> Response:
         """An edition as sent, without anyone's personal links."""
         name = request.path_params["name"]
@@ -127,6 +145,7 @@ def create_app(app: App) -> Starlette:
         routes=[
             Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
             Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
+            Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
             Route("/editions/{name}/{day}", web_version, methods=["GET"]),
         ]
     )
