@@ -102,6 +102,9 @@ class Daemon:
             IntervalTrigger(seconds=settings.schedule.lease_seconds / 3),
             id="lease",
         )
+        # A signal that lands just before the scheduler starts cannot shut it down from the
+        # handler; this job notices the request within a second instead.
+        self.scheduler.add_job(self._watch, IntervalTrigger(seconds=1), id="watch")
 
     def _heartbeat(self) -> bool:
         now = self.app.now()
@@ -169,7 +172,10 @@ class Daemon:
         self.requested, self.reload = True, reload
         if not reload:
             self.stopping.set()
-        if self.scheduler.running:
+        self._watch()
+
+    def _watch(self) -> None:
+        if self.requested and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
     def finish(self) -> None:
