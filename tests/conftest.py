@@ -4,8 +4,9 @@ import json
 import os
 import shutil
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -182,3 +183,11 @@ def write_busy_day(path: Path, day: str) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    """Poll until `condition` holds; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

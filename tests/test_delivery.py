@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import digest
+from conftest import digest, wait_for
 from digest.core.schedule import local_instant
 from smtp_faults import FaultServer
 
@@ -300,16 +300,20 @@ def _send_process(cwd: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def test_a_send_killed_mid_run_resumes_without_losing_or_repeating(
-    newsroom: Path, server: FaultServer
-) -> None:
+def _sending_midway(cwd: Path, server: FaultServer) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """A `digest send` process to 40 readers over a slow server, 10 messages in."""
     emails = readers(40)
     subscribe(*emails)
     server.reset_faults(slow_reply_seconds=0.05)
-    process = _send_process(newsroom)
-    deadline = time.monotonic() + 20
-    while len(server.received) < 10 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = _send_process(cwd)
+    wait_for(lambda: len(server.received) >= 10, seconds=20)
+    return process, emails
+
+
+def test_a_send_killed_mid_run_resumes_without_losing_or_repeating(
+    newsroom: Path, server: FaultServer
+) -> None:
+    process, emails = _sending_midway(newsroom, server)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert 10 <= len(server.received) < 40, "the kill should land mid-run"
@@ -388,13 +392,7 @@ def test_a_local_send_hour_holds_the_message_until_then(
 def test_sigterm_stops_cleanly_and_leaves_a_resumable_ledger(
     newsroom: Path, server: FaultServer
 ) -> None:
-    emails = readers(40)
-    subscribe(*emails)
-    server.reset_faults(slow_reply_seconds=0.05)
-    process = _send_process(newsroom)
-    deadline = time.monotonic() + 20
-    while len(server.received) < 10 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process, emails = _sending_midway(newsroom, server)
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=20)
     assert process.returncode == 0

@@ -26,7 +26,6 @@ from digest.config import config_path, load_settings
 from digest.errors import DigestError
 from digest.service import schedule
 from digest.service.app import App
-from digest.service.ingest import ingest
 from digest.store import lease, ledger
 from digest.store.articles import list_sources
 from digest.store.editions import list_editions
@@ -141,10 +140,8 @@ class Daemon:
             return
         done: set[str] = set()
         for edition in self.editions:
-            sources = [s for s in edition.settings.feeds.sources if s not in done]
-            done.update(sources)
-            if sources:
-                report = ingest(edition, sources)
+            report = schedule.refresh_feeds(edition, done)
+            if report is not None:
                 errors = "; ".join(i.error or "" for i in report.failed) or "none"
                 _event("feeds refreshed", new=report.total("new"), errors=errors)
 

@@ -10,6 +10,7 @@ from digest.errors import ConfigError
 from digest.mime import DkimKey, Mailbox, MessageTemplate, QpBody
 from digest.render import Rendered, Renderer, slot_values
 from digest.service.app import App
+from digest.store import ledger
 from digest.store.tables import EditionRow
 
 
@@ -34,8 +35,9 @@ class Composed:
 
 
 def message_id(app: App, edition: EditionRow, subscriber_id: int) -> str:
-    """Derived from (edition, subscriber), so a retried message is recognisably the same one."""
-    return f"<{edition.name}.{edition.day:%Y%m%d}.{subscriber_id}@{message_domain(app.settings)}>"
+    """The Message-ID the ledger gives this (edition, subscriber)."""
+    prefix, suffix = ledger.message_id_around(edition, message_domain(app.settings))
+    return f"{prefix}{subscriber_id}{suffix}"
 
 
 def message_domain(settings: Settings) -> str:

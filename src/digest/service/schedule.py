@@ -57,10 +57,13 @@ def _day(app: App, slot: datetime) -> date:
     return slot.astimezone(ZoneInfo(app.settings.edition.timezone)).date()
 
 
-def refresh_feeds(app: App) -> IngestReport | None:
-    """Fetch the configured feeds (conditionally); None when none is configured."""
-    sources = app.settings.feeds.sources
-    return ingest(app, list(sources)) if sources else None
+def refresh_feeds(app: App, done: set[str] | None = None) -> IngestReport | None:
+    """Fetch the edition's feeds (conditionally), except those in `done`, which then holds
+    them too (editions sharing a feed fetch it once); None when there is nothing to fetch."""
+    done = set() if done is None else done
+    sources = [s for s in app.settings.feeds.sources if s not in done]
+    done.update(sources)
+    return ingest(app, sources) if sources else None
 
 
 def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick:

@@ -54,6 +54,12 @@ def _owner_is_dead(owner: str) -> bool:
     return False
 
 
+def message_id_around(edition: EditionRow, domain: str) -> tuple[str, str]:
+    """What goes before and after the subscriber id in the Message-ID of a message of
+    `edition`: derived from (edition, subscriber), a retried message is recognisably the same."""
+    return f"<{edition.name}.{edition.day:%Y%m%d}.", f"@{domain}>"
+
+
 def materialise(
     session: Session, edition: EditionRow, message_id_domain: str, now: datetime
 ) -> int:
@@ -63,14 +69,12 @@ def materialise(
         select(Delivery.delivery_id).where(Delivery.edition_id == edition.edition_id).limit(1)
     ):
         return 0
-    prefix = f"<{edition.name}.{edition.day:%Y%m%d}."
+    prefix, suffix = message_id_around(edition, message_id_domain)
     rows = select(
         literal(edition.edition_id),
         Subscriber.subscriber_id,
         literal("pending"),
-        literal(prefix)
-        + cast(Subscriber.subscriber_id, String)
-        + literal(f"@{message_id_domain}>"),
+        literal(prefix) + cast(Subscriber.subscriber_id, String) + literal(suffix),
         literal(0),
         literal(0),
         literal(0),
@@ -337,7 +341,8 @@ def ensure_delivery(
         )
     )
     if exists is None:
-        message_id = f"<{edition.name}.{edition.day:%Y%m%d}.{subscriber_id}@{message_id_domain}>"
+        prefix, suffix = message_id_around(edition, message_id_domain)
+        message_id = f"{prefix}{subscriber_id}{suffix}"
         session.add(
             Delivery(
                 edition_id=edition.edition_id,

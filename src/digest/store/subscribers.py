@@ -71,11 +71,6 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email == email))
 
 
-def active_subscribers(session: Session) -> Sequence[Subscriber]:
-    query = select(Subscriber).where(Subscriber.status == "active")
-    return session.scalars(query.order_by(Subscriber.subscriber_id)).all()
-
-
 def list_subscribers(session: Session, status: str | None = None) -> Sequence[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.subscriber_id)
     if status is not None:
