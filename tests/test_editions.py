@@ -171,3 +171,42 @@ def test_an_edition_of_old_news_is_skipped_not_sent(
     monkeypatch.setenv("DIGEST_EDITION__STALE_HOURS", "200")
     fresh_enough = digest("build", "--date", "2024-08-13", "--json")
     assert json.loads(fresh_enough.output)["sections"]
+
+
+def test_move_places_a_story_in_another_section_without_pinning_it(stocked: Path) -> None:
+    edition = _json(digest("build", "--date", "2024-08-09", "--json"))
+    first, target = edition["sections"][0], edition["sections"][1]
+    story = first["items"][0]["article_id"]
+    moved = digest("edition", "move", "--date", "2024-08-09", str(story), "--section", target["key"])
+    assert f"is in {target['title']}" in moved.output
+    after = _json(digest("build", "--date", "2024-08-09", "--json"))
+    placed = next(i for s in after["sections"] for i in s["items"] if i["article_id"] == story)
+    assert placed in next(s for s in after["sections"] if s["key"] == target["key"])["items"]
+    assert placed["pinned"] is False
+    assert f"placed in {target['key']} by an editor" in placed["reasons"]
+
+
+def test_required_approval_holds_the_send_until_an_editor_approves(
+    stocked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_EDITION__REQUIRE_APPROVAL", "true")
+    digest("subscribers", "add", "reader@example.com")
+    refused = digest("send", "--date", "2024-08-09")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        "error: edition daily:2024-08-09 is not approved: approve it with 'digest edition "
+        "approve --date 2024-08-09' or in the studio ('digest preview --date 2024-08-09 --serve')"
+    )
+    assert "no deliveries" in digest("report", "--date", "2024-08-09").output
+
+    approved = digest("edition", "approve", "--date", "2024-08-09")
+    assert approved.exit_code == 0 and "(command line" in approved.output
+    # A change after the approval withdraws it: what was approved is no longer what goes out.
+    some = _json(digest("build", "--date", "2024-08-09", "--json"))["sections"][0]["items"][0]
+    digest("edition", "drop", "--date", "2024-08-09", str(some["article_id"]))
+    assert digest("send", "--date", "2024-08-09").exit_code == 1
+
+    digest("edition", "approve", "--date", "2024-08-09")
+    sent = digest("send", "--date", "2024-08-09")
+    assert sent.exit_code == 0, sent.output
+    assert "1 sent" in digest("report", "--date", "2024-08-09").output

@@ -21,6 +21,7 @@ TABLES = {
     "subscribers",
     "editions",
     "edition_overrides",
+    "edition_events",
     "deliveries",
     "sender_lease",
     "alembic_version",

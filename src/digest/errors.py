@@ -33,6 +33,10 @@ class EditionError(DigestError):
     """An edition cannot be built, previewed or sent in its current state."""
 
 
+class NotApprovedError(EditionError):
+    """The settings ask for an editor's approval before an edition is sent, and it has none."""
+
+
 class SubscriberError(DigestError):
     """A subscriber's address, name or choices are invalid."""
 

@@ -1,5 +1,6 @@
 """The `digest` command line: the root group, shared options, and how errors are shown."""
 
+import getpass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,15 @@ def app_of(ctx: click.Context) -> App:
         state["app"] = App.open(settings)
         ctx.call_on_close(state["app"].close)
     return state["app"]
+
+
+def actor() -> str:
+    """Who runs this command, for the record of editors' actions."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        user = "unknown"
+    return f"{user} (command line)"
 
 
 class _Day(click.ParamType):

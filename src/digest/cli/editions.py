@@ -8,7 +8,18 @@ from pathlib import Path
 import click
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
-from digest.cli.base import DAY, Group, Moment, app_of, cli, date_option, instant, out, plural
+from digest.cli.base import (
+    DAY,
+    Group,
+    Moment,
+    actor,
+    app_of,
+    cli,
+    date_option,
+    instant,
+    out,
+    plural,
+)
 from digest.service import checks, editions
 
 
@@ -73,7 +84,7 @@ def build_cmd(
 
 @cli.group("edition", cls=Group)
 def edition_group() -> None:
-    """Pin or drop articles in an edition before it is sent."""
+    """Pin, drop or move articles in an edition before it is sent; approve it."""
 
 
 @edition_group.command("pin")
@@ -86,9 +97,8 @@ def edition_pin(
     ctx: click.Context, day: date, article_id: int, section: str | None, note: str
 ) -> None:
     """Keep an article in the edition, past quotas and the size budget; rebuilds it."""
-    _report_decision(
-        editions.decide(app_of(ctx), day, article_id, "pin", section, note), article_id
-    )
+    built = editions.decide(app_of(ctx), day, article_id, "pin", section, note, actor=actor())
+    _report_decision(built, article_id)
 
 
 @edition_group.command("drop")
@@ -98,7 +108,33 @@ def edition_pin(
 @click.pass_context
 def edition_drop(ctx: click.Context, day: date, article_id: int, note: str) -> None:
     """Leave an article out of the edition; rebuilds it."""
-    _report_decision(editions.decide(app_of(ctx), day, article_id, "drop", None, note), article_id)
+    built = editions.decide(app_of(ctx), day, article_id, "drop", None, note, actor=actor())
+    _report_decision(built, article_id)
+
+
+@edition_group.command("move")
+@date_option
+@click.argument("article_id", type=int)
+@click.option("--section", required=True, help="Section to place it in.")
+@click.option("--note", default="", help="Why, for the record.")
+@click.pass_context
+def edition_move(ctx: click.Context, day: date, article_id: int, section: str, note: str) -> None:
+    """Place an article in another section, without pinning it; rebuilds the edition."""
+    built = editions.decide(app_of(ctx), day, article_id, "move", section, note, actor=actor())
+    _report_decision(built, article_id)
+
+
+@edition_group.command("approve")
+@date_option
+@click.pass_context
+def edition_approve(ctx: click.Context, day: date) -> None:
+    """Approve the edition for sending, as it is now (see [edition] require_approval).
+
+    A later change to the edition (pin, drop, move, reorder, rebuild) withdraws the approval.
+    """
+    row = editions.approve(app_of(ctx), day, actor=actor())
+    when = f"{row.approved_at:%Y-%m-%d %H:%M} UTC"
+    out.print(f"Approved {row.name}:{day} ({row.approved_by}, {when}).")
 
 
 def _report_decision(built: editions.Built, article_id: int) -> None:

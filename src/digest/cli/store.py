@@ -198,7 +198,7 @@ def subscribers_add(
     if confirm and added.status == "pending":
         sent_to = confirmation.send_confirmation(app, added.email)
         out.print(f"Confirmation request sent ({sent_to})")
-    else:
+    elif not added.created and added.status not in ("active", "pending"):
         out.print(
             f"Not resubscribed: {where} is {added.status}; left unchanged. If its owner asked "
             f"to come back: digest subscribers update {added.email} --status active"

@@ -70,6 +70,7 @@ class EditionSettings(_Table):
     html_budget_kb: float = Field(95.0, ge=10, le=1000)
     empty_policy: Literal["skip", "quiet"] = "skip"
     stale_hours: float = Field(36.0, gt=0)
+    require_approval: bool = False
 
     @field_validator("subject")
     @classmethod
@@ -234,6 +235,9 @@ class SmtpSettings(_Table):
 
 class WebSettings(_Table):
     base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    studio_token: SecretStr = SecretStr("")
+    public_subscribe: bool = False
+    subscribe_per_hour: int = Field(5, ge=1, le=1000)
 
 
 class IngestSettings(_Table):

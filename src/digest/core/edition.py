@@ -46,12 +46,14 @@ class EditorialRules:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """An editor's decision for one article in one edition."""
+    """An editor's decision for one article in one edition: `pin` keeps it past quotas and the
+    size budget, `drop` leaves it out, `move` only places it (in `section`, at `position`)."""
 
     article_id: int
-    action: Literal["pin", "drop"]
+    action: Literal["pin", "drop", "move"]
     section: str | None = None
     note: str = ""
+    position: int | None = None  # 0-based place in its section, set by reordering
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,7 @@ class _Candidate:
     verdict: Classification
     section: str
     pinned: bool = False
+    moved: bool = False  # placed in its section by an editor, not by the rules
 
 
 def _preference_key(candidate: _Candidate, rules: EditorialRules) -> tuple[object, ...]:
@@ -270,7 +273,9 @@ def build_edition(
         if section is None or section not in by_key:
             dropped.append(_drop(article, NO_SECTION, _no_section_detail(verdict)))
             continue
-        candidates.append(_Candidate(article, verdict, section, bool(decision)))
+        pinned = decision is not None and decision.action == "pin"
+        moved = decision is not None and decision.section not in (None, verdict.primary)
+        candidates.append(_Candidate(article, verdict, section, pinned, moved))
     stories = cluster(
         [
             Doc(c.article.title, c.article.summary or c.article.text, c.article.published_at)
@@ -290,12 +295,18 @@ def build_edition(
             chosen[rule.key],
             key=lambda i: (not i.pinned, -i.score, -i.published_at.timestamp(), i.article_id),
         )
+        ordered = _placed(ranked, decisions)
         quota = rules.quota(rule)
-        # Pinned stories sort first and always stay, even past the quota.
-        limit = max(quota, sum(i.pinned for i in ranked)) if trim else len(ranked)
-        kept = ranked[:limit]
-        for item in ranked[limit:]:
-            dropped += story_dropped(item, QUOTA, f"below the {quota} best stories of {rule.title}")
+        # Pinned stories always stay, even past the quota; the others fill what room is left.
+        room = max(quota - sum(i.pinned for i in ordered), 0) if trim else len(ordered)
+        kept: list[EditionItem] = []
+        for item in ordered:
+            if item.pinned or room > 0:
+                kept.append(item)
+                room -= not item.pinned
+            else:
+                detail = f"below the {quota} best stories of {rule.title}"
+                dropped += story_dropped(item, QUOTA, detail)
         if kept:
             sections.append(EditionSection(rule.key, rule.title, tuple(kept)))
     return Edition(
@@ -308,6 +319,20 @@ def build_edition(
         dropped=tuple(dropped),
         section_titles={rule.key: rule.title for rule in rules.sections},
     )
+
+
+def _placed(ranked: list[EditionItem], decisions: Mapping[int, Override]) -> list[EditionItem]:
+    """The ranked items with those an editor placed moved to their positions, lowest first."""
+    placed = sorted(
+        (decisions[i.article_id].position or 0, n, i)
+        for n, i in enumerate(ranked)
+        if i.article_id in decisions and decisions[i.article_id].position is not None
+    )
+    moved = {item.article_id for _, _, item in placed}
+    ordered = [i for i in ranked if i.article_id not in moved]
+    for position, _, item in placed:
+        ordered.insert(min(position, len(ordered)), item)
+    return ordered
 
 
 def _drop(article: Article, reason: str, detail: str) -> Dropped:
@@ -344,6 +369,8 @@ def _item(
         rules.ranking,
     )
     reasons = ranked.reasons + lead.verdict.reasons.get(lead.section, ())
+    if lead.moved:
+        reasons = (f"placed in {lead.section} by an editor", *reasons)
     if lead.pinned:
         reasons = ("pinned by an editor", *reasons)
     also = tuple(k for k in lead.verdict.sections if k != lead.section)

@@ -31,7 +31,7 @@ from digest.errors import (
 )
 from digest.service.app import App
 from digest.service.checks import require_passing
-from digest.service.editions import build, frozen_edition
+from digest.service.editions import build, frozen_edition, require_approval
 from digest.service.messages import Recipient, Variants, compose, message_domain
 from digest.store import ledger
 from digest.store.tables import EditionRow
@@ -275,6 +275,8 @@ def send(
         return SendReport(f"{built.edition.name}:{day}", skipped=built.skip_reason)
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
+        if row.status == "frozen":
+            require_approval(app, row)
         report = SendReport(edition_key=f"{row.name}:{day}")
         report.queued = ledger.materialise(session, row, message_domain(app.settings), app.now())
         if report.queued:

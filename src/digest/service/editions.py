@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from digest.core.edition import Edition, Override, build_edition, edition_window, trim_to_budget
-from digest.errors import EditionError
+from digest.errors import EditionError, NotApprovedError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
 from digest.service.messages import (
@@ -18,9 +18,17 @@ from digest.service.messages import (
     slot_values_for,
 )
 from digest.store.articles import articles_between, articles_by_id
-from digest.store.editions import find_edition, overrides_for, set_override
+from digest.store.editions import (
+    clear_override,
+    events_for,
+    find_edition,
+    overrides_for,
+    record_event,
+    set_override,
+    set_position,
+)
 from digest.store.ledger import has_deliveries
-from digest.store.tables import EditionRow
+from digest.store.tables import EditionEvent, EditionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +92,9 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
         row = find_edition(session, settings.edition.name, day)
         if row is not None and not rebuild:
             return _built(row, created=False)
-        if row is not None and has_deliveries(session, row.edition_id):
-            raise EditionError(f"edition {row.name}:{day} is being sent; it can no longer change")
+        _refuse_once_sending(session, row)
         overrides = [
-            Override(o.article_id, o.action, o.section, o.note)  # type: ignore[arg-type]
+            Override(o.article_id, o.action, o.section, o.note, o.position)  # type: ignore[arg-type]
             for o in overrides_for(session, settings.edition.name, day)
         ]
         edition = _compose(app, session, window_for(app, day), day, overrides, trim=True)
@@ -95,6 +102,8 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
             row = EditionRow(name=edition.name, day=day)
             session.add(row)
         row.content, row.built_at, row.skip_reason = edition.to_dict(), app.now(), None
+        # An approval covers the content that was looked at, not whatever a rebuild makes.
+        row.approved_at = row.approved_by = None
         reason = _stale(edition, settings.edition.stale_hours)
         if edition.item_count == 0 and settings.edition.empty_policy == "skip":
             reason = f"no story for any section among {len(edition.dropped)} articles in the window"
@@ -161,23 +170,118 @@ def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
     return edition
 
 
+def _refuse_once_sending(session: Session, row: EditionRow | None) -> None:
+    if row is not None and has_deliveries(session, row.edition_id):
+        raise EditionError(f"edition {row.name}:{row.day} is being sent; it can no longer change")
+
+
+DECISIONS = ("pin", "drop", "move")
+
+
 def decide(
-    app: App, day: date, article_id: int, action: str, section: str | None, note: str
+    app: App,
+    day: date,
+    article_id: int,
+    action: str,
+    section: str | None,
+    note: str,
+    *,
+    actor: str,
 ) -> Built:
-    """Record an editor's pin or drop for an article, then rebuild the edition with it."""
+    """Record an editor's pin, drop or move of an article, then rebuild the edition with it."""
     settings = app.settings
+    if action not in DECISIONS:
+        raise EditionError(f"unknown decision {action!r}; expected {', '.join(DECISIONS)}")
     if section is not None and section not in {s.key for s in settings.sections}:
         raise EditionError(f"unknown section {section!r}")
+    if action == "move" and section is None:
+        raise EditionError("a move needs the section to move the article to")
     with app.transaction() as session:
         if not articles_by_id(session, [article_id]):
             raise EditionError(f"no stored article with id {article_id}")
         row = find_edition(session, settings.edition.name, day)
-        if row is not None and has_deliveries(session, row.edition_id):
-            raise EditionError(f"edition {row.name}:{day} is being sent; it can no longer change")
-        set_override(
-            session, settings.edition.name, day, article_id, action, section, note, app.now()
-        )
+        _refuse_once_sending(session, row)
+        name = settings.edition.name
+        set_override(session, name, day, article_id, action, section, note, app.now())
+        detail = _joined(f"to {section}" if section else "", note)
+        record_event(session, name, day, app.now(), actor, action, detail, article_id)
     return build(app, day, rebuild=True)
+
+
+def forget(app: App, day: date, article_id: int, *, actor: str) -> Built:
+    """Undo every editor's decision on an article (pin, drop, move, place), then rebuild."""
+    name = app.settings.edition.name
+    with app.transaction() as session:
+        _refuse_once_sending(session, find_edition(session, name, day))
+        if not clear_override(session, name, day, article_id):
+            raise EditionError(f"no editor's decision on article {article_id} to undo")
+        record_event(session, name, day, app.now(), actor, "undo", "", article_id)
+    return build(app, day, rebuild=True)
+
+
+def reorder(app: App, day: date, article_id: int, offset: int, *, actor: str) -> Built:
+    """Move an item `offset` places up (negative) or down its section, then rebuild. Every item
+    of the section keeps the place it now has, so later rebuilds show the editor's order."""
+    name = app.settings.edition.name
+    with app.transaction() as session:
+        row = frozen_edition(session, app, day)
+        _refuse_once_sending(session, row)
+        edition = Edition.from_dict(row.content)
+        section = next(
+            (s for s in edition.sections if any(i.article_id == article_id for i in s.items)),
+            None,
+        )
+        if section is None:
+            raise EditionError(f"article {article_id} is not in edition {name}:{day}")
+        order = [i.article_id for i in section.items]
+        start = order.index(article_id)
+        end = min(max(start + offset, 0), len(order) - 1)
+        order.insert(end, order.pop(start))
+        for position, item_id in enumerate(order):
+            set_position(session, name, day, item_id, position, app.now())
+        detail = f"in {section.key} from place {start + 1} to {end + 1}"
+        record_event(session, name, day, app.now(), actor, "reorder", detail, article_id)
+    return build(app, day, rebuild=True)
+
+
+def rebuild(app: App, day: date, *, actor: str) -> Built:
+    """Rebuild the edition from the stored articles and editors' decisions, and record it."""
+    built = build(app, day, rebuild=True)
+    with app.transaction() as session:
+        record_event(session, app.settings.edition.name, day, app.now(), actor, "rebuild", "")
+    return built
+
+
+def approve(app: App, day: date, *, actor: str) -> EditionRow:
+    """Approve the frozen edition for sending, as it is now."""
+    with app.transaction() as session:
+        row = frozen_edition(session, app, day)
+        if row.status == "skipped":
+            raise EditionError(f"edition {row.name}:{day} was skipped: {row.skip_reason}")
+        if row.approved_at is None:
+            row.approved_at, row.approved_by = app.now(), actor
+            record_event(session, row.name, day, app.now(), actor, "approve", "")
+        return row
+
+
+def require_approval(app: App, row: EditionRow) -> None:
+    """Refuse to start sending an edition nobody approved, when the settings ask for approval."""
+    if app.settings.edition.require_approval and row.approved_at is None:
+        raise NotApprovedError(
+            f"edition {row.name}:{row.day} is not approved: approve it with "
+            f"'digest edition approve --date {row.day}' or in the studio "
+            f"('digest preview --date {row.day} --serve')"
+        )
+
+
+def history(app: App, day: date) -> list[EditionEvent]:
+    """What editors did to the edition, newest first."""
+    with app.transaction() as session:
+        return list(events_for(session, app.settings.edition.name, day))
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def frozen_edition(session: Session, app: App, day: date) -> EditionRow:

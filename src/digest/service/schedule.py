@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.core.schedule import late_run
-from digest.errors import EditionError
+from digest.errors import EditionError, NotApprovedError
 from digest.service import delivery, editions
 from digest.service.app import App
 from digest.service.ingest import IngestReport, ingest
@@ -89,14 +89,29 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
             editions.skip(app, day, decision.reason)
             return Tick(key, "skipped", decision.reason)
         refresh_feeds(app)  # the newest articles go into the edition about to be built
-    report = delivery.send(app, day, should_stop=should_stop)
+    try:
+        report = delivery.send(app, day, should_stop=should_stop)
+    except NotApprovedError as exc:
+        return Tick(key, "held", str(exc))
     return Tick(key, "skipped" if report.skipped else "sent", _summary(report))
 
 
 def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Tick]:
-    """Deliveries of recent editions that came due: retries, and local send hours."""
+    """Deliveries of recent editions that came due: retries, local send hours, and an edition
+    held for approval that an editor approved while it is still news."""
+    name = app.settings.edition.name
     with app.transaction() as session:
-        days = [row.day for row in recent_editions(session, app.settings.edition.name, "sending")]
+        days = [row.day for row in recent_editions(session, name, "sending")]
+        approved = [r.day for r in recent_editions(session, name, "frozen") if r.approved_at]
+    if approved:
+        slot = latest_slot(app, now)
+        policy = app.settings.schedule
+        grace = timedelta(minutes=policy.grace_minutes)
+        cutoff = timedelta(hours=policy.cutoff_hours)
+        # Only the latest slot's edition, and only while it is still news: an edition approved
+        # ahead of its day waits for its slot, one approved too late stays unsent.
+        if _day(app, slot) in approved and late_run(slot, now, grace, cutoff).action == "run":
+            days.append(_day(app, slot))
     ticks = []
     for day in days:
         report = delivery.send(app, day, should_stop=should_stop)

@@ -26,7 +26,8 @@ from digest.store.subscribers import (
 )
 from digest.store.tables import Subscriber
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+# "paused": still subscribed, but sent nothing until the subscriber resumes.
+STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
 NEW_STATUSES = ("pending", "active")  # what `add` and `import` may give a new address
 OPTED_OUT = ("unsubscribed", "bounced")
 MAX_NAME = 200  # the column's width

@@ -123,10 +123,15 @@ class EditionRow(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     built_at: Mapped[datetime]
+    # Who approved exactly this content, when `[edition] require_approval` is on; a rebuild
+    # clears it.
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class EditionOverride(Base):
-    """An editor's pin or drop of one article for one edition, applied at every (re)build."""
+    """An editor's decision on one article for one edition (pin, drop, or move to a section),
+    and its place in its section if the editor set one; applied at every (re)build."""
 
     __tablename__ = "edition_overrides"
     __table_args__ = (
@@ -140,7 +145,25 @@ class EditionOverride(Base):
     action: Mapped[str] = mapped_column(String(8))
     section: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int | None]
     created_at: Mapped[datetime]
+
+
+class EditionEvent(Base):
+    """What an editor did to an edition, and who and when: the record kept for every pin,
+    drop, move, reorder, rebuild, test copy and approval."""
+
+    __tablename__ = "edition_events"
+    __table_args__ = (Index("ix_edition_events_name_day", "name", "day"),)
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    article_id: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Delivery(Base):
