@@ -3,8 +3,6 @@
 import base64
 import json
 import re
-import shutil
-import subprocess
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import IN_CI, SAMPLES, digest, write_busy_day
+from digest.service.review import spam_check
 
 FORBIDDEN_RULES = re.compile(
     r"^(MISSING_\w+|MPART_ALT_DIFF\w*|HTML_FONT_LOW_CONTRAST|DATE_IN_\w+)$"
@@ -45,21 +44,12 @@ def _public_links(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _spamassassin(path: Path) -> tuple[float, set[str]]:
-    if shutil.which("spamassassin") is None:
+    verdict = spam_check(path.read_bytes())
+    if verdict is None:
         if IN_CI:
             pytest.fail("spamassassin is not installed (CI must run this test)")
         pytest.skip("spamassassin is not installed (apt-get install spamassassin)")
-    result = subprocess.run(
-        ["spamassassin", "-t", "-L"],
-        input=path.read_bytes(),
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    report = result.stdout.decode(errors="replace")
-    score = float(re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)[1])
-    rules = set(re.findall(r"^\s*-?[\d.]+\s+([A-Z][A-Z0-9_]+)\s", report, re.MULTILINE))
-    return score, rules
+    return verdict.score, {name for _, name, _ in verdict.rules}
 
 
 @pytest.mark.parametrize("build", [_demo_message, _thirty_story_message])

@@ -177,7 +177,9 @@ def test_move_places_a_story_in_another_section_without_pinning_it(stocked: Path
     edition = _json(digest("build", "--date", "2024-08-09", "--json"))
     first, target = edition["sections"][0], edition["sections"][1]
     story = first["items"][0]["article_id"]
-    moved = digest("edition", "move", "--date", "2024-08-09", str(story), "--section", target["key"])
+    moved = digest(
+        "edition", "move", "--date", "2024-08-09", str(story), "--section", target["key"]
+    )
     assert f"is in {target['title']}" in moved.output
     after = _json(digest("build", "--date", "2024-08-09", "--json"))
     placed = next(i for s in after["sections"] for i in s["items"] if i["article_id"] == story)

@@ -41,6 +41,8 @@ def test_wheel_carries_the_resources(wheel: Path) -> None:
     assert "digest/alembic/env.py" in names
     assert any(n.startswith("digest/alembic/versions/0001") for n in names)
     assert "digest/config.example.toml" in names
+    assert "digest/web/templates/studio/edition.html" in names
+    assert "digest/web/static/digest.css" in names
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 import json
 import mailbox
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,18 @@ def delivered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
     return {"unsubscribe": unsubscribe[1], "preferences": preferences[1]}
 
 
+def open_client() -> TestClient:
+    """The public app as `digest serve` runs it, reached at its loopback address."""
+    return TestClient(create_app(App.open(load_settings())), base_url="http://127.0.0.1:8000")
+
+
 @pytest.fixture
 def client() -> TestClient:
-    return TestClient(create_app(App.open(load_settings())))
+    return open_client()
+
+
+def outbox(tmp_path: Path) -> list[mailbox.MaildirMessage]:
+    return list(mailbox.Maildir(tmp_path / "var" / "outbox", create=False))
 
 
 def status(email: str) -> str:
@@ -88,19 +98,106 @@ def test_forged_links_get_a_plain_404_and_change_nothing(
     assert status("ada@example.com") == "active"
 
 
-def test_preferences_choose_sections_and_stop_or_resume(
+def profile(email: str) -> dict[str, object]:
+    for line in digest("subscribers", "list", "--json").output.splitlines():
+        if email in line:
+            return dict(json.loads(line))
+    raise AssertionError(email)
+
+
+def test_preferences_choose_sections_hour_and_timezone(
     delivered: dict[str, str], client: TestClient
 ) -> None:
     page = client.get(delivered["preferences"])
     assert page.status_code == 200 and 'name="section-congress" checked' in page.text
-    saved = client.post(delivered["preferences"], data={"section-congress": "on", "receive": "on"})
-    assert saved.status_code == 200
+    saved = client.post(
+        delivered["preferences"],
+        data={
+            "section-congress": "on",
+            "send_hour": "6",
+            "timezone": "Europe/Kyiv",
+            "status": "active",
+        },
+    )
+    assert saved.status_code == 200 and "Saved." in saved.text
     assert 'name="section-congress" checked' in saved.text
     assert 'name="section-ukraine" checked' not in saved.text
-    listed = digest("subscribers", "list", "--json").output
-    assert '"sections": ["congress"]' in listed
-    client.post(delivered["preferences"], data={})
-    assert status("ada@example.com") == "unsubscribed"
+    assert '<option value="6" selected>06:00</option>' in saved.text
+    assert "<option selected>Europe/Kyiv</option>" in saved.text
+    assert profile("ada@example.com") | {"sections": ["congress"]} == profile("ada@example.com")
+    assert profile("ada@example.com")["send_hour"] == 6
+    assert profile("ada@example.com")["timezone"] == "Europe/Kyiv"
+
+
+def test_preferences_refuse_bad_choices_with_the_reason_and_change_nothing(
+    delivered: dict[str, str], client: TestClient
+) -> None:
+    before = profile("ada@example.com")
+    bad_zone = client.post(
+        delivered["preferences"], data={"section-congress": "on", "timezone": "Mars/Olympus"}
+    )
+    assert (
+        bad_zone.status_code == 400 and "unknown timezone &#39;Mars/Olympus&#39;" in bad_zone.text
+    )
+    no_section = client.post(delivered["preferences"], data={"status": "active"})
+    assert no_section.status_code == 400
+    assert "choose at least one section, or pause the digest" in no_section.text
+    assert profile("ada@example.com") == before
+
+
+def test_pause_sends_nothing_until_resumed(
+    delivered: dict[str, str], client: TestClient, tmp_path: Path
+) -> None:
+    everything = {"section-ukraine": "on", "section-congress": "on", "section-middle_east": "on"}
+    paused = client.post(delivered["preferences"], data={**everything, "status": "paused"})
+    assert 'value="paused" checked' in paused.text
+    assert status("ada@example.com") == "paused"
+    digest("ingest", str(SAMPLES / "articles"))
+    assert digest("send", "--date", "2024-06-25").exit_code == 0
+    assert len(outbox(tmp_path)) == 1  # only the message sent before the pause
+
+    client.post(delivered["preferences"], data={**everything, "status": "active"})
+    assert status("ada@example.com") == "active"
+
+
+def test_the_preferences_page_unsubscribes_with_its_button(
+    delivered: dict[str, str], client: TestClient
+) -> None:
+    page = client.get(delivered["preferences"])
+    button = re.search(r'<form method="post" action="(/unsubscribe/[^"]+)"', page.text)
+    assert button and button[1] == delivered["unsubscribe"]
+    assert "will get no more messages" in client.post(button[1]).text
+    again = client.get(delivered["preferences"])
+    assert "This address is unsubscribed" in again.text
+    assert 'action="/unsubscribe/' not in again.text
+    # Coming back is the owner's choice, made on this page.
+    everything = {"section-ukraine": "on", "section-congress": "on", "section-middle_east": "on"}
+    client.post(delivered["preferences"], data={**everything, "status": "active"})
+    assert status("ada@example.com") == "active"
+
+
+@pytest.mark.parametrize("purpose", ["preferences", "unsubscribe"])
+def test_a_get_never_changes_anything(
+    delivered: dict[str, str], client: TestClient, purpose: str
+) -> None:
+    before = profile("ada@example.com")
+    for _ in range(3):
+        assert (
+            client.get(delivered[purpose] + "?status=paused&section-congress=on").status_code == 200
+        )
+    assert profile("ada@example.com") == before
+
+
+def test_forged_preference_links_reveal_nothing(
+    delivered: dict[str, str], client: TestClient
+) -> None:
+    forged = delivered["preferences"][:-2] + "00"
+    for answer in (client.get(forged), client.post(forged, data={"status": "paused"})):
+        assert answer.status_code == 404
+        assert "ada@example.com" not in answer.text
+    too_long = client.get("/preferences/" + "9" * 40 + ".abc")
+    assert too_long.status_code == 404
+    assert status("ada@example.com") == "active"
 
 
 def test_the_web_version_has_the_stories_but_no_personal_links(
@@ -112,6 +209,47 @@ def test_the_web_version_has_the_stories_but_no_personal_links(
     assert "ada@example.com" not in page.text and "/unsubscribe/" not in page.text
     assert client.get("/editions/daily/1999-01-01").status_code == 404
     assert client.get("/editions/daily/not-a-date").status_code == 404
+
+
+def test_the_archive_and_its_atom_feed_list_sent_editions(
+    delivered: dict[str, str], client: TestClient
+) -> None:
+    digest("build", "--date", "2024-06-25")  # built, never sent: not in the archive
+    page = client.get("/archive")
+    assert page.status_code == 200
+    assert f'href="/editions/daily/{DAY}"' in page.text
+    assert "/editions/daily/2024-06-25" not in page.text
+    assert 'type="application/atom+xml"' in page.text
+
+    feed = client.get("/archive.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    atom = "{http://www.w3.org/2005/Atom}"
+    root = ET.fromstring(feed.content)
+    assert root.tag == f"{atom}feed"
+    (entry,) = root.findall(f"{atom}entry")
+    link = entry.find(f"{atom}link")
+    assert link is not None and link.get("href") == f"https://news.example.org/editions/daily/{DAY}"
+    assert entry.findtext(f"{atom}title") == "The Daily Digest · Monday, June 24, 2024"
+    assert "Ukraine Peace Talks" in (entry.findtext(f"{atom}summary") or "")
+    assert "ada@example.com" not in feed.text
+
+
+def test_a_request_for_another_host_is_refused(delivered: dict[str, str]) -> None:
+    app = create_app(App.open(load_settings()))
+    for host in ("evil.example", "127.0.0.1.evil.example", "[::2]"):
+        answer = TestClient(app, base_url=f"http://{host}").get(delivered["unsubscribe"])
+        assert answer.status_code == 400 and "ada@" not in answer.text
+    public = TestClient(app, base_url="https://news.example.org")  # behind the reverse proxy
+    assert public.get(delivered["unsubscribe"]).status_code == 200
+    assert public.get("/studio/").status_code == 404  # the studio is not part of `digest serve`
+
+
+def test_pages_carry_security_headers(delivered: dict[str, str], client: TestClient) -> None:
+    page = client.get(delivered["unsubscribe"])
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert client.get("/static/digest.css").status_code == 200
 
 
 def test_double_opt_in_sends_nothing_until_the_address_is_confirmed(
@@ -132,9 +270,58 @@ def test_double_opt_in_sends_nothing_until_the_address_is_confirmed(
     digest("send", "--date", DAY)  # pending: no digest yet
     assert len(mailbox.Maildir(tmp_path / "var" / "outbox", create=False)) == 1
 
-    client = TestClient(create_app(App.open(load_settings())))
+    client = open_client()
     assert "Yes, subscribe" in client.get(link[1]).text
     assert status("new@example.com") == "pending"  # a GET confirms nothing
     assert client.post(link[1][:-1] + "x").status_code == 404
     assert "is confirmed" in client.post(link[1]).text
     assert status("new@example.com") == "active"
+
+
+@pytest.fixture
+def subscribe_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "https://news.example.org/")
+    monkeypatch.setenv("DIGEST_WEB__PUBLIC_SUBSCRIBE", "true")
+    digest("db", "upgrade")
+    return open_client()
+
+
+def test_the_subscribe_form_is_off_by_default(tmp_path: Path) -> None:
+    digest("db", "upgrade")
+    client = open_client()
+    assert client.get("/subscribe").status_code == 404
+    assert client.post("/subscribe", data={"email": "x@example.com"}).status_code == 404
+    assert "x@example.com" not in digest("subscribers", "list").output
+
+
+def test_the_subscribe_form_mails_a_confirmation_and_reveals_no_subscriber(
+    subscribe_form: TestClient, tmp_path: Path
+) -> None:
+    assert 'name="email"' in subscribe_form.get("/subscribe").text
+    digest("subscribers", "add", "known@example.com")
+    new = subscribe_form.post("/subscribe", data={"email": "New@Example.com"})
+    known = subscribe_form.post("/subscribe", data={"email": "known@example.com"})
+    assert new.status_code == known.status_code == 200
+    assert new.text == known.text and "confirmation link is on its way" in new.text
+    assert status("new@example.com") == "pending"
+    assert status("known@example.com") == "active"
+    (request,) = outbox(tmp_path)  # the known address got nothing
+    assert request["To"] == "new@example.com"
+    assert request["Subject"] == "Confirm your subscription to The Daily Digest"
+
+    bad = subscribe_form.post("/subscribe", data={"email": "not an address"})
+    assert bad.status_code == 400 and "is not a valid address" in bad.text
+
+
+def test_the_subscribe_form_refuses_other_sites_and_floods(subscribe_form: TestClient) -> None:
+    foreign = subscribe_form.post(
+        "/subscribe", data={"email": "a@example.com"}, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    own = {"Origin": "https://news.example.org"}
+    answers = [
+        subscribe_form.post("/subscribe", data={"email": f"a{n}@example.com"}, headers=own)
+        for n in range(6)
+    ]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert "a5@example.com" not in digest("subscribers", "list").output

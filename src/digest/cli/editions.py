@@ -3,7 +3,6 @@
 import json
 from collections import Counter
 from datetime import date, datetime
-from pathlib import Path
 
 import click
 
@@ -149,25 +148,6 @@ def _report_decision(built: editions.Built, article_id: int) -> None:
         f"Rebuilt {edition.name}:{edition.day} ({built.status}): article {article_id} is {where}; "
         f"{plural(edition.item_count, 'story', 'stories')} in the edition."
     )
-
-
-@cli.command("preview")
-@date_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/preview"),
-    show_default=True,
-    help="Folder for the preview files.",
-)
-@click.pass_context
-def preview_cmd(ctx: click.Context, day: date, out_dir: Path) -> None:
-    """Write the edition as a reader gets it (.html, .txt, .eml)."""
-    files = editions.preview(app_of(ctx), day, out_dir)
-    out.print(f"HTML preview: {files.html}")
-    out.print(f"Plain text:   {files.text}")
-    out.print(f"Message:      {files.eml}")
 
 
 @cli.command("check")

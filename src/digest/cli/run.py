@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -29,7 +28,6 @@ from digest.service.app import App
 from digest.store import lease, ledger
 from digest.store.articles import list_sources
 from digest.store.editions import list_editions
-from digest.web import create_app
 
 log = logging.getLogger("digest.run")
 
@@ -294,12 +292,3 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     for feed in feeds:
         health = f"error: {feed['last_error']}" if feed["last_error"] else "ok"
         out.print(f"  feed {feed['title']}: last fetched {feed['last_fetched_at']}, {health}")
-
-
-@cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
-@click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the pages the email links open."""
-    uvicorn.run(create_app(app_of(ctx)), host=host, port=port, log_level="info")

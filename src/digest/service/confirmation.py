@@ -10,6 +10,7 @@ from digest.mime import Envelope, Mailbox, message_bytes
 from digest.service.app import App
 from digest.service.delivery import transport_for
 from digest.service.messages import dkim_key, message_domain
+from digest.service.subscribers import subscribe
 from digest.store.subscribers import find_subscriber
 
 
@@ -54,3 +55,12 @@ def send_confirmation(app: App, email: str) -> str:
     )
     with transport_for(app) as channel:
         return channel.send(raw, sender.from_address.email, address)
+
+
+def request_subscription(app: App, email: str) -> None:
+    """A request from the public form: a new address is added as pending and sent the
+    confirmation link, a pending one gets the link again; an address that is active, paused
+    or opted out is left alone (the form's answer does not say which)."""
+    added = subscribe(app, email, status="pending")
+    if added.status == "pending":
+        send_confirmation(app, added.email)

@@ -133,6 +133,11 @@ class Variants:
         wanted = self._all if chosen is None else self._all & frozenset(chosen)
         return wanted or None
 
+    def keys(self, chosen: list[str] | None) -> tuple[str, ...]:
+        """The sections of the variant for `chosen`, in the order of the email."""
+        wanted = self._variant(chosen) or frozenset()
+        return tuple(s.key for s in self._edition.sections if s.key in wanted)
+
     def for_sections(self, chosen: list[str] | None) -> Rendered | None:
         """The variant for a subscriber's chosen sections (None: all), or None when none of
         them has a story in this edition."""

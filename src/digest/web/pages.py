@@ -1,0 +1,241 @@
+"""The subscriber pages: one-click unsubscribe (RFC 8058), preferences, confirmation of a new
+subscription (double opt-in), the optional subscribe form, and the archive of sent editions.
+
+Links come from the emails and carry a token signed with the subscriber's own secret and bound
+to a purpose, so a forged or altered link gets the same plain 404 as a link that never existed.
+A GET never changes anything (mail scanners follow links); only a POST does.
+"""
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import available_timezones
+
+from feedgen.feed import FeedGenerator
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from digest.core.links import link_token, verify_token
+from digest.errors import DigestError, SubscriberError
+from digest.render import Rendered
+from digest.service.app import App
+from digest.service.confirmation import request_subscription
+from digest.service.subscribers import update
+from digest.store.editions import find_edition, sent_editions
+from digest.store.tables import EditionRow, Subscriber
+from digest.web.security import EMAIL_POLICY, RateLimit, same_origin
+from digest.web.views import Views
+
+_NOT_FOUND = "This link is not valid. It may have been mistyped or cut short."
+ARCHIVE_SIZE = 100
+# The choices a subscriber sees; IANA's legacy aliases ("US/Pacific", "Etc/GMT+5") only confuse.
+_ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "US/")))
+
+
+def public_routes(app: App, views: Views) -> list[Route]:
+    """The routes `digest serve` exposes (the studio adds its own to these)."""
+    settings = app.settings
+    limit = RateLimit(settings.web.subscribe_per_hour, 3600)
+
+    def subscriber(purpose: str, token: str) -> Subscriber | None:
+        subscriber_id = token.partition(".")[0]
+        if not subscriber_id.isdigit() or len(subscriber_id) > 18:
+            return None
+        with app.transaction() as session:
+            found = session.get(Subscriber, int(subscriber_id))
+            if found is None or not verify_token(found.secret, purpose, token):
+                return None
+            session.expunge(found)
+            return found
+
+    def invalid(request: Request) -> Response:
+        return views.page(
+            request, "notice.html", 404, title="Link not valid", paragraphs=[_NOT_FOUND]
+        )
+
+    async def unsubscribe(request: Request) -> Response:
+        found = subscriber("unsubscribe", request.path_params["token"])
+        if found is None:
+            return invalid(request)
+        if request.method == "GET":
+            preferences = link_token(found.secret, "preferences", found.subscriber_id)
+            return views.page(
+                request,
+                "unsubscribe.html",
+                email=found.email,
+                preferences_url=f"/preferences/{preferences}",
+            )
+        if found.status != "unsubscribed":
+            update(app, found.email, status="unsubscribed")
+        return views.page(
+            request,
+            "notice.html",
+            title="Unsubscribed",
+            paragraphs=[
+                f"{found.email} will get no more messages.",
+                "If this was a mistake, subscribe again from any issue's preferences link.",
+            ],
+        )
+
+    async def preferences(request: Request) -> Response:
+        token = request.path_params["token"]
+        found = subscriber("preferences", token)
+        if found is None:
+            return invalid(request)
+        error, saved, status = None, False, 200
+        if request.method == "POST":
+            form = await request.form()
+            chosen = [s.key for s in settings.sections if form.get(f"section-{s.key}")]
+            hour, zone = str(form.get("send_hour") or ""), str(form.get("timezone") or "")
+            wanted = form.get("status")
+            try:
+                if not chosen:
+                    raise SubscriberError("choose at least one section, or pause the digest")
+                update(
+                    app,
+                    found.email,
+                    sections=chosen if len(chosen) < len(settings.sections) else None,
+                    send_hour=int(hour) if hour.isdigit() else None,
+                    timezone=zone or None,
+                    **({"status": wanted} if wanted in ("active", "paused") else {}),
+                )
+                saved = True
+            except DigestError as exc:
+                error, status = str(exc), 400
+            found = subscriber("preferences", token) or found
+        unsubscribe_token = link_token(found.secret, "unsubscribe", found.subscriber_id)
+        return views.page(
+            request,
+            "preferences.html",
+            status,
+            email=found.email,
+            error=error,
+            saved=saved,
+            status=found.status,
+            sections=settings.sections,
+            chosen=set(found.sections or [s.key for s in settings.sections]),
+            send_hour=found.send_hour,
+            timezone=found.timezone,
+            zones=_ZONES,
+            default_time=f"{settings.edition.send_time:%H:%M}",
+            default_timezone=settings.edition.timezone,
+            unsubscribe_path=f"/unsubscribe/{unsubscribe_token}",
+        )
+
+    async def confirm(request: Request) -> Response:
+        """Double opt-in: the GET asks (scanners follow links), the POST confirms."""
+        found = subscriber("confirm", request.path_params["token"])
+        if found is None:
+            return invalid(request)
+        if request.method == "GET" and found.status == "pending":
+            return views.page(request, "confirm.html", email=found.email)
+        if request.method == "POST" and found.status == "pending":
+            update(app, found.email, status="active")
+            return views.page(
+                request,
+                "notice.html",
+                title="Subscribed",
+                paragraphs=[f"{found.email} is confirmed."],
+            )
+        return views.page(
+            request,
+            "notice.html",
+            title="Confirm your subscription",
+            paragraphs=[f"This address is {found.status}."],
+        )
+
+    async def subscribe(request: Request) -> Response:
+        """The public form, when enabled. The answer is the same whether or not the address is
+        known, so the form cannot be used to find out who subscribes."""
+        if not settings.web.public_subscribe:
+            return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
+        if request.method == "GET":
+            return views.page(request, "subscribe.html", sent=False, error=None, email="")
+        if not same_origin(request, views.origins):
+            return views.forbidden(request)
+        client = request.client.host if request.client else "unknown"
+        if not limit.allow(client):
+            return views.page(
+                request,
+                "notice.html",
+                429,
+                title="Too many requests",
+                paragraphs=["Please try again in an hour."],
+            )
+        email = str((await request.form()).get("email") or "")
+        try:
+            request_subscription(app, email)
+        except DigestError as exc:
+            return views.page(
+                request, "subscribe.html", 400, sent=False, error=str(exc), email=email
+            )
+        return views.page(request, "subscribe.html", sent=True)
+
+    def sent_edition(request: Request) -> EditionRow | None:
+        try:
+            day = date.fromisoformat(request.path_params["day"])
+        except ValueError:
+            return None
+        with app.transaction() as session:
+            row = find_edition(session, request.path_params["name"], day)
+        return row if row is not None and row.status in ("sending", "sent") else None
+
+    async def web_version(request: Request) -> Response:
+        """An edition as sent, without anyone's personal links."""
+        row = sent_edition(request)
+        if row is None:
+            return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
+        base = str(settings.web.base_url)
+        neutral = {
+            "name": "reader",
+            "email": "your address",
+            "unsubscribe_url": base,
+            "preferences_url": base,
+            "web_url": str(request.url),
+        }
+        page, _ = Rendered(row.subject, row.html, row.text).personalise(neutral)
+        return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_POLICY})
+
+    def archived() -> list[EditionRow]:
+        with app.transaction() as session:
+            return list(sent_editions(session, ARCHIVE_SIZE))
+
+    async def archive(request: Request) -> Response:
+        return views.page(
+            request, "archive.html", editions=archived(), subscribe=settings.web.public_subscribe
+        )
+
+    async def atom(request: Request) -> Response:
+        base = str(settings.web.base_url).rstrip("/")
+        rows = archived()
+        feed = FeedGenerator()
+        feed.id(f"{base}/archive")
+        feed.title(settings.edition.title)
+        feed.author({"name": settings.sender.from_address.name})
+        feed.link(href=f"{base}/archive", rel="alternate")
+        feed.link(href=f"{base}/archive.atom", rel="self")
+        feed.updated(max((r.built_at for r in rows), default=datetime(2000, 1, 1, tzinfo=UTC)))
+        for row in reversed(rows):  # feedgen lists the last entry added first
+            url = f"{base}/editions/{row.name}/{row.day}"
+            entry = feed.add_entry()
+            entry.id(url)
+            entry.title(row.subject)
+            entry.link(href=url)
+            entry.published(datetime.combine(row.day, time(), UTC))
+            entry.updated(row.built_at)
+            entry.summary(_headlines(row))
+        return Response(feed.atom_str(pretty=True), media_type="application/atom+xml")
+
+    return [
+        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
+        Route("/subscribe", subscribe, methods=["GET", "POST"]),
+        Route("/editions/{name}/{day}", web_version, methods=["GET"]),
+        Route("/archive", archive, methods=["GET"]),
+        Route("/archive.atom", atom, methods=["GET"]),
+    ]
+
+
+def _headlines(row: EditionRow) -> str:
+    titles = [i["title"] for s in row.content["sections"] for i in s["items"]]
+    return " · ".join(titles) or "A quiet day"
