@@ -1,8 +1,8 @@
-"""The digest email in a real headless browser: layout at phone and desktop widths, dark mode.
+"""The digest email, the editor's studio and the subscriber pages in a real headless browser.
 
 Debian's Chromium (/usr/bin/chromium) is driven through Playwright; no browser is ever
 downloaded. Without Chromium or Playwright these tests skip, except in CI, where they fail.
-Full-page screenshots are kept under var/screenshots/ for a human to look at.
+Screenshots are kept under var/screenshots/ for a human to look at.
 """
 
 import json
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 from click.testing import Result
 
-from conftest import IN_CI, SAMPLES, digest, write_busy_day
+from conftest import IN_CI, SAMPLES, SmtpServer, digest, free_port, wait_for, write_busy_day
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -394,3 +394,176 @@ def test_text_is_readable_in_light_and_dark_mode(
         f"{email.name} email in {scheme} mode at {PHONE}px, below {MIN_CONTRAST}:1:\n  "
         + "\n  ".join(unreadable)
     )
+
+
+# --- The studio and the subscriber pages, served for real --------------------------------------
+
+STUDIO_DAY = "2024-08-09"
+
+
+@contextmanager
+def _served(studio: bool, port: int) -> Iterator[str]:
+    """The web app under uvicorn on 127.0.0.1:`port`, in a thread, for the block's duration."""
+    import threading
+
+    import uvicorn
+
+    from digest.config import load_settings
+    from digest.service.app import App
+    from digest.web import create_app
+
+    app = App.open(load_settings())
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(app, studio=studio), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        app.close()
+
+
+@contextmanager
+def _page(browser: "Browser", base: str, width: int = 1680) -> Iterator["Page"]:
+    """A page that may only talk to our server: no CDN, no font service, nothing outside."""
+    context = browser.new_context(viewport={"width": width, "height": 1050})
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(base) else route.abort(),
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def studio(browser: "Browser") -> Iterator[str]:
+    """The studio over the fuller sample edition, with one reader of Ukraine only."""
+    _ok("db", "upgrade")
+    _ok("ingest", str(SAMPLES))
+    _ok("subscribers", "add", "ada@example.com", "--name", "Ada", "--section", "ukraine")
+    _ok("build", "--date", STUDIO_DAY)
+    with _served(studio=True, port=free_port()) as base:
+        yield base
+
+
+def _frame_text(page: "Page", frame: str) -> str:
+    return page.frame_locator(f"#{frame}").locator("body").inner_text()
+
+
+def test_studio_switches_between_phone_desktop_dark_text_and_headers(
+    browser: "Browser", studio: str
+) -> None:
+    edition = json.loads(_ok("build", "--date", STUDIO_DAY, "--json").stdout)
+    top = edition["sections"][0]["items"][0]["title"]
+    with _page(browser, studio) as page:
+        page.goto(f"{studio}/studio/{STUDIO_DAY}")
+        phone, desktop = page.locator("#phone"), page.locator("#desktop")
+        assert phone.bounding_box()["width"] == pytest.approx(PHONE, abs=2)  # type: ignore[index]
+        assert desktop.bounding_box()["width"] == pytest.approx(DESKTOP, abs=2)  # type: ignore[index]
+        # Side by side, tops aligned, the editor's panel beside them.
+        assert phone.bounding_box()["y"] == desktop.bounding_box()["y"]  # type: ignore[index]
+        panel = page.locator(".panel").bounding_box()
+        assert panel and panel["x"] > desktop.bounding_box()["x"] + DESKTOP  # type: ignore[index]
+        for frame in ("phone", "desktop"):
+            assert top in _frame_text(page, frame)
+        width = page.frame_locator("#phone").locator("html").evaluate("e => e.scrollWidth")
+        assert width <= PHONE
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "studio.png"))
+
+        page.get_by_role("link", name="Dark", exact=True).click()
+        page.wait_for_url("**view=dark**")
+        body = page.frame_locator("#phone").locator("body")
+        background = body.evaluate("e => getComputedStyle(e).backgroundColor")
+        (rgb, _) = _parse_colour(background)
+        assert relative_luminance(rgb) < 0.05, f"dark view background is {background}"
+        page.screenshot(path=str(SCREENSHOTS / "studio-dark.png"))
+
+        page.get_by_role("link", name="Plain text", exact=True).click()
+        assert top in page.locator("#text").inner_text()
+        assert page.locator("#phone").count() == 0
+
+        page.get_by_role("link", name="Headers", exact=True).click()
+        headers = page.locator("#headers").inner_text()
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
+
+        page.get_by_role("link", name="Phone + desktop", exact=True).click()
+        page.locator("#variant").select_option("ukraine")  # submits itself (studio.js)
+        page.wait_for_url("**variant=ukraine**")
+        assert "Middle East" not in _frame_text(page, "desktop")
+
+
+def test_studio_pin_and_drop_change_the_edition(browser: "Browser", studio: str) -> None:
+    edition = json.loads(_ok("build", "--date", STUDIO_DAY, "--json").stdout)
+    top = edition["sections"][0]["items"][0]
+    outsider = next(d for d in edition["dropped"] if d["reason"] == "no-section")
+    with _page(browser, studio) as page:
+        page.goto(f"{studio}/studio/{STUDIO_DAY}")
+        story = page.locator(f'#stories li[data-article="{top["article_id"]}"]')
+        story.get_by_role("button", name="Drop").click()
+        page.wait_for_url("**done=drop**")
+        assert page.get_by_role("status").inner_text().startswith("Dropped")
+        assert top["title"] not in _frame_text(page, "desktop")
+        assert page.locator(f'#stories li[data-article="{top["article_id"]}"]').count() == 0
+        left_out = page.locator(f'#dropped li[data-article="{top["article_id"]}"]')
+        assert "editor" in left_out.inner_text()
+
+        candidate = page.locator(f'#dropped li[data-article="{outsider["article_id"]}"]')
+        candidate.locator("select").select_option("congress")
+        candidate.get_by_role("button", name="Pin").click()
+        page.wait_for_url("**done=pin**")
+        assert outsider["title"] in _frame_text(page, "desktop")
+        pinned = page.locator(f'#stories li[data-article="{outsider["article_id"]}"]')
+        assert "pinned" in pinned.inner_text()
+        assert "Restore" in left_out.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "studio-after-pin-and-drop.png"))
+
+    after = json.loads(_ok("build", "--date", STUDIO_DAY, "--json").stdout)
+    congress = next(s for s in after["sections"] if s["key"] == "congress")
+    assert congress["items"][0]["article_id"] == outsider["article_id"]
+    assert all(i["article_id"] != top["article_id"] for s in after["sections"] for i in s["items"])
+
+
+def test_a_subscriber_unsubscribes_from_a_delivered_message(
+    browser: "Browser", smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", f"http://127.0.0.1:{port}/")
+    monkeypatch.setenv("DIGEST_DELIVERY__TRANSPORT", "smtp")
+    for key, value in smtp_server.settings().items():
+        monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
+    _ok("db", "upgrade")
+    _ok("ingest", str(SAMPLES / "articles"))
+    _ok("subscribers", "add", "ada@example.com", "--name", "Ada")
+    _ok("send", "--date", "2024-06-24")
+    (received,) = smtp_server.received
+    header = str(received.message["List-Unsubscribe"])
+    link = re.search(r"<(http://127\.0\.0\.1:\d+/unsubscribe/[^>]+)>", header)
+    assert link, header
+    assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    with _served(studio=False, port=port) as base, _page(browser, base, PHONE) as page:
+        page.goto(link[1])
+        assert "ada@example.com" in page.locator("main").inner_text()
+        assert _status("ada@example.com") == "active"  # opening the link changed nothing
+        page.screenshot(path=str(SCREENSHOTS / "unsubscribe-ask.png"))
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.wait_for_load_state()
+        assert "will get no more messages" in page.locator("main").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "unsubscribe-done.png"))
+    assert _status("ada@example.com") == "unsubscribed"
+
+
+def _status(email: str) -> str:
+    for line in _ok("subscribers", "list", "--json").stdout.splitlines():
+        if email in line:
+            return str(json.loads(line)["status"])
+    raise AssertionError(email)

@@ -246,7 +246,7 @@ def test_a_request_for_another_host_is_refused(delivered: dict[str, str]) -> Non
 
 def test_pages_carry_security_headers(delivered: dict[str, str], client: TestClient) -> None:
     page = client.get(delivered["unsubscribe"])
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert client.get("/static/digest.css").status_code == 200

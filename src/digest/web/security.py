@@ -66,8 +66,10 @@ class HostGuard:
                 present = {name.lower() for name, _ in headers}
                 for name, value in (
                     (b"x-content-type-options", b"nosniff"),
-                    # Signed links sit in the path; no page may hand them on in a Referer.
-                    (b"referrer-policy", b"no-referrer"),
+                    # Signed links sit in the path: no other site may see them in a Referer.
+                    # ("no-referrer" would also make browsers send "Origin: null" on our own
+                    # forms, which the Origin check must refuse.)
+                    (b"referrer-policy", b"same-origin"),
                     (b"content-security-policy", PAGE_POLICY.encode()),
                 ):
                     if name not in present:

@@ -229,7 +229,9 @@ def studio_routes(app: App, views: Views, sessions: StudioSessions) -> list[Rout
             if day is None:
                 return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
             form = await request.form()
-            return await _act(request, day, code, lambda: run(app, day, form, studio), studio)
+            # One route takes every decision; the message names the one taken.
+            done = str(form.get("action")) if code == "decide" else code
+            return await _act(request, day, done, lambda: run(app, day, form, studio), studio)
 
         return Route(f"/studio/{{day}}/{code}", guarded(endpoint), methods=["POST"])
 
