@@ -1,13 +1,20 @@
-"""Schedule arithmetic with explicit datetimes: local send hours across DST, late runs."""
+"""Schedule arithmetic with explicit datetimes: local send hours across DST, late runs, and an
+edition held for approval."""
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLES, make_settings
 from digest.config import Settings
 from digest.core.schedule import late_run, local_instant
+from digest.service import editions
 from digest.service.app import App
-from digest.service.schedule import latest_slot, next_slot
+from digest.service.ingest import ingest
+from digest.service.schedule import latest_slot, next_slot, run_edition, send_due
+from digest.service.subscribers import subscribe
+from digest.store import db
 from digest.store.db import make_engine
 
 
@@ -81,3 +88,23 @@ def test_slots_follow_the_edition_cron(
     utc = lambda moment: moment.replace(tzinfo=UTC)  # noqa: E731
     assert latest_slot(app, utc(now)) == utc(latest)
     assert next_slot(app, utc(now)) == utc(following)
+
+
+def test_an_edition_held_for_approval_goes_out_once_approved_while_still_news(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, edition={"require_approval": True})
+    app = App.open(settings, now=lambda: SEVEN)
+    db.upgrade(app.engine)
+    ingest(app, [str(SAMPLES / "articles")])
+    subscribe(app, "reader@example.com")
+
+    held = run_edition(app, SEVEN + timedelta(minutes=5), lambda: False)
+    assert held.action == "held"
+    assert "is not approved: approve it with 'digest edition approve" in held.detail
+    assert send_due(app, SEVEN + timedelta(minutes=10), lambda: False) == []
+
+    editions.approve(app, date(2024, 6, 24), actor="editor")
+    (sent,) = send_due(app, SEVEN + timedelta(hours=1), lambda: False)
+    assert sent.detail.startswith("1 sent")
+    app.close()
