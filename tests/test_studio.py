@@ -4,10 +4,14 @@ sending has started, without the token off loopback)."""
 
 import json
 import mailbox
+import os
 import re
+import subprocess
+import sys
 from email.header import decode_header, make_header
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -310,3 +314,27 @@ def test_get_prints_a_studio_page_without_a_server(edition: dict) -> None:  # ty
     assert missing.exit_code == 1 and "answered 404" in missing.stderr
     both = digest("preview", "--date", DAY, "--get", "/studio/", "--serve")
     assert both.exit_code == 2
+
+
+@pytest.mark.slow
+def test_preview_serve_listens_and_serves_the_studio(edition: dict) -> None:  # type: ignore[type-arg]
+    command = [str(Path(sys.executable).parent / "digest"), "preview", "--date", DAY]
+    server = subprocess.Popen(
+        [*command, "--serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert server.stdout is not None
+        announced = re.match(
+            r"Serving (http://127\.0\.0\.1:\d+/studio/\S+) ", server.stdout.readline()
+        )
+        assert announced, "no address announced"
+        page = httpx.get(announced[1], timeout=30)
+        assert page.status_code == 200
+        assert edition["sections"][0]["items"][0]["title"] in page.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

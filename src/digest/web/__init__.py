@@ -19,7 +19,7 @@ from digest.web.security import LOOPBACK_NAMES, HostGuard, StudioSessions, host_
 from digest.web.studio import studio_routes
 from digest.web.views import STATIC, Views
 
-__all__ = ["create_app", "is_loopback"]
+__all__ = ["create_app"]
 
 
 def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") -> Starlette:
