@@ -39,6 +39,7 @@ DONE = {
     "move": "Moved to the chosen section.",
     "undo": "The editor's decision was undone.",
     "reorder": "Reordered.",
+    "build": "Built and frozen.",
     "rebuild": "Rebuilt from the stored articles and the editors' decisions.",
     "approve": "Approved for sending.",
     "test": "Test copy sent.",
@@ -137,7 +138,7 @@ def studio_routes(app: App, views: Views, sessions: StudioSessions) -> list[Rout
             day = date.fromisoformat(str((await request.form()).get("day") or ""))
         except ValueError:
             return views.page(request, "notice.html", 400, title="Not a date", paragraphs=[])
-        return await _act(request, day, "rebuild", lambda: editions.build(app, day), studio)
+        return await _act(request, day, "build", lambda: editions.build(app, day), studio)
 
     async def _act(
         request: Request, day: date, code: str, action: Callable[[], object], studio: Studio
