@@ -224,10 +224,15 @@ def test_summaries_end_at_a_sentence_or_a_word(text: str, limit: int, expected: 
     assert len(summary) <= limit
 
 
-def test_link_tokens_are_bound_to_subscriber_and_purpose() -> None:
-    token = link_token("secret-a", "unsubscribe", 7)
-    assert verify_token("secret-a", "unsubscribe", token)
-    assert not verify_token("secret-b", "unsubscribe", token)
-    assert not verify_token("secret-a", "preferences", token)
-    assert not verify_token("secret-a", "unsubscribe", token.replace("7.", "8.", 1))
-    assert not verify_token("secret-a", "unsubscribe", "garbage")
+def test_link_tokens_are_bound_to_subscriber_purpose_and_site() -> None:
+    token = link_token("secret-a", "unsubscribe", 7, site_secret="site")
+    assert verify_token("secret-a", "unsubscribe", token, site_secret="site")
+    assert not verify_token("secret-b", "unsubscribe", token, site_secret="site")
+    assert not verify_token("secret-a", "preferences", token, site_secret="site")
+    altered = token.replace("7.", "8.", 1)
+    assert not verify_token("secret-a", "unsubscribe", altered, site_secret="site")
+    assert not verify_token("secret-a", "unsubscribe", "garbage", site_secret="site")
+    # The database's secret alone (a leaked copy) forges nothing; a new site secret retires
+    # every link sent under the old one.
+    assert not verify_token("secret-a", "unsubscribe", token, site_secret="")
+    assert not verify_token("secret-a", "unsubscribe", token, site_secret="rotated")

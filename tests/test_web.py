@@ -98,6 +98,25 @@ def test_forged_links_get_a_plain_404_and_change_nothing(
     assert status("ada@example.com") == "active"
 
 
+def test_links_signed_under_the_site_secret_stop_working_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__LINK_SECRET", "first-site-secret")
+    digest("db", "upgrade")
+    digest("ingest", str(SAMPLES / "articles"))
+    digest("subscribers", "add", "ada@example.com")
+    assert digest("send", "--date", DAY).exit_code == 0
+    (message,) = outbox(tmp_path)
+    link = re.search(r"<https?://[^/>]+(/unsubscribe/[^>]+)>", message["List-Unsubscribe"])
+    assert link
+    assert open_client().get(link[1]).status_code == 200
+    monkeypatch.setenv("DIGEST_WEB__LINK_SECRET", "rotated-site-secret")
+    rotated = open_client()
+    assert rotated.get(link[1]).status_code == 404
+    assert rotated.post(link[1], data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert status("ada@example.com") == "active"
+
+
 def profile(email: str) -> dict[str, object]:
     for line in digest("subscribers", "list", "--json").output.splitlines():
         if email in line:

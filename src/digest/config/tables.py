@@ -236,6 +236,7 @@ class SmtpSettings(_Table):
 class WebSettings(_Table):
     base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
     studio_token: SecretStr = SecretStr("")
+    link_secret: SecretStr = SecretStr("")
     public_subscribe: bool = False
     subscribe_per_hour: int = Field(5, ge=1, le=1000)
 

@@ -1,17 +1,27 @@
-"""Signed links for subscribers: unguessable, bound to one subscriber and one purpose."""
+"""Signed links for subscribers: unguessable, bound to one subscriber and one purpose.
+
+The MAC key joins the site's secret (from the environment) with the subscriber's own secret
+(in the database): a copy of the database alone cannot forge links, and rotating the site
+secret retires every link sent so far.
+"""
 
 import hashlib
 import hmac
 
 
-def link_token(secret: str, purpose: str, subscriber_id: int) -> str:
-    """`<id>.<mac>`: the id finds the subscriber, the MAC under their own secret proves the link."""
-    mac = hmac.new(secret.encode(), f"{purpose}:{subscriber_id}".encode(), hashlib.sha256)
+def _key(site_secret: str, secret: str) -> bytes:
+    return f"{site_secret}\0{secret}".encode() if site_secret else secret.encode()
+
+
+def link_token(secret: str, purpose: str, subscriber_id: int, *, site_secret: str) -> str:
+    """`<id>.<mac>`: the id finds the subscriber, the MAC proves the link."""
+    mac = hmac.new(_key(site_secret, secret), f"{purpose}:{subscriber_id}".encode(), hashlib.sha256)
     return f"{subscriber_id}.{mac.hexdigest()[:32]}"
 
 
-def verify_token(secret: str, purpose: str, token: str) -> bool:
+def verify_token(secret: str, purpose: str, token: str, *, site_secret: str) -> bool:
     subscriber_id, _, _ = token.partition(".")
     if not subscriber_id.isdigit():
         return False
-    return hmac.compare_digest(link_token(secret, purpose, int(subscriber_id)), token)
+    expected = link_token(secret, purpose, int(subscriber_id), site_secret=site_secret)
+    return hmac.compare_digest(expected, token)

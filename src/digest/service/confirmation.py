@@ -16,7 +16,8 @@ from digest.store.subscribers import find_subscriber
 
 def confirmation_link(app: App, subscriber_id: int, secret: str) -> str:
     base = str(app.settings.web.base_url).rstrip("/")
-    return f"{base}/confirm/{link_token(secret, 'confirm', subscriber_id)}"
+    site = app.settings.web.link_secret.get_secret_value()
+    return f"{base}/confirm/{link_token(secret, 'confirm', subscriber_id, site_secret=site)}"
 
 
 def send_confirmation(app: App, email: str) -> str:

@@ -66,9 +66,11 @@ def dkim_key(settings: Settings) -> DkimKey | None:
 def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict[str, str]:
     """The recipient's personal values: greeting, address and signed links."""
     base = str(app.settings.web.base_url).rstrip("/")
+    site = app.settings.web.link_secret.get_secret_value()
 
     def link(purpose: str) -> str:
-        return f"{base}/{purpose}/{link_token(recipient.secret, purpose, recipient.subscriber_id)}"
+        token = link_token(recipient.secret, purpose, recipient.subscriber_id, site_secret=site)
+        return f"{base}/{purpose}/{token}"
 
     return {
         "name": recipient.name or "reader",

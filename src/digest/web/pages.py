@@ -34,6 +34,7 @@ _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswit
 def public_routes(app: App, views: Views) -> list[Route]:
     """The routes `digest serve` exposes (the studio adds its own to these)."""
     settings = app.settings
+    site = settings.web.link_secret.get_secret_value()
     limit = RateLimit(settings.web.subscribe_per_hour, 3600)
 
     def subscriber(purpose: str, token: str) -> Subscriber | None:
@@ -42,7 +43,7 @@ def public_routes(app: App, views: Views) -> list[Route]:
             return None
         with app.transaction() as session:
             found = session.get(Subscriber, int(subscriber_id))
-            if found is None or not verify_token(found.secret, purpose, token):
+            if found is None or not verify_token(found.secret, purpose, token, site_secret=site):
                 return None
             session.expunge(found)
             return found
@@ -57,7 +58,9 @@ def public_routes(app: App, views: Views) -> list[Route]:
         if found is None:
             return invalid(request)
         if request.method == "GET":
-            preferences = link_token(found.secret, "preferences", found.subscriber_id)
+            preferences = link_token(
+                found.secret, "preferences", found.subscriber_id, site_secret=site
+            )
             return views.page(
                 request,
                 "unsubscribe.html",
@@ -102,7 +105,9 @@ def public_routes(app: App, views: Views) -> list[Route]:
             except DigestError as exc:
                 error, status = str(exc), 400
             found = subscriber("preferences", token) or found
-        unsubscribe_token = link_token(found.secret, "unsubscribe", found.subscriber_id)
+        unsubscribe_token = link_token(
+            found.secret, "unsubscribe", found.subscriber_id, site_secret=site
+        )
         return views.page(
             request,
             "preferences.html",
