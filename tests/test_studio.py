@@ -310,6 +310,8 @@ def test_the_public_server_has_no_studio(edition: dict) -> None:  # type: ignore
 def test_get_prints_a_studio_page_without_a_server(edition: dict) -> None:  # type: ignore[type-arg]
     text = digest("preview", "--date", DAY, "--get", f"{STUDIO}?view=text")
     assert text.exit_code == 0 and edition["sections"][0]["items"][0]["title"] in text.output
+    listing = digest("preview", "--date", DAY, "--get", "/studio")  # redirected to the list
+    assert listing.exit_code == 0 and DAY in listing.output and "frozen" in listing.output
     missing = digest("preview", "--date", DAY, "--get", "/studio/not-a-date")
     assert missing.exit_code == 1 and "answered 404" in missing.stderr
     both = digest("preview", "--date", DAY, "--get", "/studio/", "--serve")

@@ -85,7 +85,10 @@ async def _get(asgi: ASGIApp, path: str) -> tuple[int, str]:
     if not path.startswith("/"):
         raise DigestError(f"--get takes a path starting with '/', not {path!r}")
     transport = httpx.ASGITransport(app=asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    # Redirects are followed, so `--get /studio` prints the list rather than nothing.
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", follow_redirects=True
+    ) as client:
         response = await client.get(path)
     return response.status_code, response.text
 
