@@ -139,3 +139,12 @@ def test_ties_go_to_the_section_listed_first() -> None:
     b = SectionRule.build("b", "B", {"beta": 2.0})
     result = classify("alpha beta", "alpha beta", [b, a])
     assert result.primary == "b" and result.secondary == ("a",)
+
+
+def test_a_reason_names_the_word_the_article_used_not_the_first_alias() -> None:
+    result = verdict(
+        "Ukraine advances on Russian region of Kursk",
+        "Kursk declared an emergency as Ukrainian forces crossed the border near Sudzha.",
+    )
+    assert any(r.startswith("'kursk' in headline, lead") for r in result.reasons["ukraine"])
+    assert not any("kharkiv" in r for r in result.reasons["ukraine"])

@@ -39,10 +39,6 @@ class Term:
     spec: str
     weight: float
 
-    @property
-    def label(self) -> str:
-        return self.spec.split("|")[0].strip()
-
 
 @dataclass(frozen=True, slots=True)
 class SectionRule:
@@ -72,9 +68,24 @@ class SectionRule:
     ) -> "SectionRule":
         return cls(key, title, tuple(Term(s, w) for s, w in terms.items()), **options)  # type: ignore[arg-type]
 
-    def hits(self, text: str) -> Counter[int]:
-        """How often each term (by index) occurs in `text`."""
-        return Counter(int(m.lastgroup[1:]) for m in self.pattern.finditer(text) if m.lastgroup)
+    def hits(self, text: str) -> "Hits":
+        """How often each term (by index) occurs in `text`, and the words that matched."""
+        found = Hits()
+        for m in self.pattern.finditer(text):
+            if m.lastgroup:
+                index = int(m.lastgroup[1:])
+                found[index] += 1
+                found.words.setdefault(index, " ".join(m.group(0).casefold().split()))
+        return found
+
+
+class Hits(Counter[int]):
+    """Mentions per term index; `words` keeps the first wording each term matched, so a reason
+    names the word in the article ("kursk"), not the first alias of its term ("kharkiv")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words: dict[int, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +135,8 @@ def score_section(rule: SectionRule, zones: Zones) -> SectionScore:
             where = [w for w, hit in (("headline", in_headline), ("lead", in_lead)) if hit[index]]
             if in_text[index]:
                 where.append(f"{in_text[index]}× in text")
-            reasons.append(f"'{term.label}' in {', '.join(where)} (+{gained:g})")
+            word = next(z.words[index] for z in (in_headline, in_lead, in_text) if z[index])
+            reasons.append(f"'{word}' in {', '.join(where)} (+{gained:g})")
     return SectionScore(round(score, 3), tuple(reasons), bool(in_headline or in_lead))
 
 
