@@ -193,11 +193,16 @@ def claim(
     due = _claimable(edition_id, now)
     ids = select(Delivery.delivery_id).where(due).order_by(Delivery.delivery_id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
+        # Chosen and locked first: PostgreSQL may run a LIMIT ... SKIP LOCKED subquery inside
+        # IN once per candidate row, and so lease far more than `limit` rows.
+        chosen = list(session.scalars(ids.with_for_update(skip_locked=True)))
+        target = Delivery.delivery_id.in_(chosen)
+    else:
+        target = Delivery.delivery_id.in_(ids.scalar_subquery())
     session.execute(
         update(Delivery)
         # The due condition is repeated so a row another sender leased meanwhile is skipped.
-        .where(Delivery.delivery_id.in_(ids.scalar_subquery()), due)
+        .where(target, due)
         .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
         .execution_options(synchronize_session=False)
     )
