@@ -2,7 +2,8 @@
 
 A sender claims rows by leasing them (status "sending", its owner name, an expiry). Every
 write that finishes a delivery is fenced on still holding that lease, so two senders, or a
-sender whose lease ran out, can never both record the same message.
+sender whose lease ran out, can never both record the same message. Rows handed to a Celery
+task wait as "queued", leased to the task's token, until a worker claims them with it.
 """
 
 import json
@@ -21,9 +22,10 @@ from sqlalchemy.orm import Session
 from digest.store.tables import Delivery, EditionRow, Subscriber
 
 # States a run may still act on, and the final ones.
-UNFINISHED = ("pending", "sending", "deferred", "ambiguous")
+UNFINISHED = ("pending", "queued", "sending", "deferred", "ambiguous")
 STATES = (
     "pending",
+    "queued",
     "sending",
     "sent",
     "deferred",
@@ -38,6 +40,11 @@ STATES = (
 def new_owner() -> str:
     """A lease owner name: host and process, so a dead local owner can be recognised."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def new_token() -> str:
+    """The owner of the rows of one enqueued batch until a worker claims them."""
+    return f"queued:{uuid.uuid4().hex}"
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -144,7 +151,7 @@ def _claimable(edition_id: int, now: datetime) -> Any:
                 or_(Delivery.release_at.is_(None), Delivery.release_at <= now),
             ),
             and_(Delivery.status.in_(("deferred", "ambiguous")), Delivery.next_attempt_at <= now),
-            and_(Delivery.status == "sending", Delivery.lease_expires_at < now),
+            and_(Delivery.status.in_(("sending", "queued")), Delivery.lease_expires_at < now),
         ),
     )
 
@@ -186,11 +193,9 @@ class Claimed:
     secret: str
 
 
-def claim(
-    session: Session, edition_id: int, owner: str, now: datetime, lease: timedelta, limit: int
-) -> list[Claimed]:
-    """Lease up to `limit` deliveries that are due, oldest first."""
-    due = _claimable(edition_id, now)
+def _lease(
+    session: Session, due: Any, owner: str, status: str, expires_at: datetime, limit: int
+) -> None:
     ids = select(Delivery.delivery_id).where(due).order_by(Delivery.delivery_id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # Chosen and locked first: PostgreSQL may run a LIMIT ... SKIP LOCKED subquery inside
@@ -203,9 +208,30 @@ def claim(
         update(Delivery)
         # The due condition is repeated so a row another sender leased meanwhile is skipped.
         .where(target, due)
-        .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
+        .values(status=status, lease_owner=owner, lease_expires_at=expires_at)
         .execution_options(synchronize_session=False)
     )
+
+
+def claim(
+    session: Session,
+    edition_id: int,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    *,
+    among: Sequence[int] | None = None,
+    token: str | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` deliveries that are due, oldest first: any of the edition's, or
+    only those `among` one batch, which also takes the rows still queued under its `token`."""
+    due = _claimable(edition_id, now)
+    if token is not None:
+        due = or_(due, and_(Delivery.status == "queued", Delivery.lease_owner == token))
+    if among is not None:
+        due = and_(Delivery.delivery_id.in_(list(among)), due)
+    _lease(session, due, owner, "sending", now + lease, limit)
     rows = session.execute(
         select(
             Delivery.delivery_id,
@@ -232,6 +258,20 @@ def claim(
     return [Claimed(*row) for row in rows]
 
 
+def enqueue(
+    session: Session, edition_id: int, token: str, now: datetime, lease: timedelta, limit: int
+) -> list[int]:
+    """Queue up to `limit` due deliveries under a batch's `token` (see `claim`); the lease
+    keeps a later run from queueing them again while the batch waits for a worker."""
+    _lease(session, _claimable(edition_id, now), token, "queued", now + lease, limit)
+    query = (
+        select(Delivery.delivery_id)
+        .where(Delivery.lease_owner == token, Delivery.status == "queued")
+        .order_by(Delivery.delivery_id)
+    )
+    return list(session.scalars(query))
+
+
 def record(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
     """Finish (or reschedule) a delivery, only if `owner` still holds its lease."""
     result = session.execute(
@@ -241,14 +281,14 @@ def record(session: Session, delivery_id: int, owner: str, **values: Any) -> boo
             Delivery.lease_owner == owner,
             Delivery.status == "sending",
         )
-        .values(**values, lease_owner=None, lease_expires_at=None)
+        .values(**values, handled_by=owner, lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
 def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
-    """Give back leased rows that were never attempted: they are pending again."""
+    """Give back leased or queued rows that were never attempted: they are pending again."""
     ids = list(delivery_ids)
     if ids:
         session.execute(
@@ -256,7 +296,7 @@ def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
             .where(
                 Delivery.delivery_id.in_(ids),
                 Delivery.lease_owner == owner,
-                Delivery.status == "sending",
+                Delivery.status.in_(("sending", "queued")),
             )
             .values(status="pending", lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
@@ -301,6 +341,47 @@ def counts(session: Session, edition_id: int) -> dict[str, int]:
     )
     found = dict(session.execute(query).all())
     return {state: found.get(state, 0) for state in STATES}
+
+
+def unfinished(session: Session, edition_id: int) -> bool:
+    """Whether any delivery of the edition may still be sent (cheap: one index probe)."""
+    query = (
+        select(Delivery.delivery_id)
+        .where(Delivery.edition_id == edition_id, Delivery.status.in_(UNFINISHED))
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerProgress:
+    """What one sender (a `digest send` run, or a Celery worker process) did for an edition."""
+
+    owner: str
+    counts: dict[str, int]
+    in_flight: int
+
+
+def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress]:
+    """Outcomes recorded by each sender, and the rows each holds right now."""
+    done = session.execute(
+        select(Delivery.handled_by, Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.handled_by.is_not(None))
+        .group_by(Delivery.handled_by, Delivery.status)
+    ).all()
+    holding = session.execute(
+        select(Delivery.lease_owner, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
+        .group_by(Delivery.lease_owner)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for owner, status, n in done:
+        counts.setdefault(owner, {})[status] = n
+    flight = {owner: n for owner, n in holding if owner}
+    return [
+        WorkerProgress(owner, counts.get(owner, {}), flight.get(owner, 0))
+        for owner in sorted(set(counts) | set(flight))
+    ]
 
 
 def has_deliveries(session: Session, edition_id: int) -> bool:
@@ -376,7 +457,7 @@ def reset(
     else:
         query = query.where(Delivery.status.in_(states))
     result = session.execute(
-        query.where(Delivery.status != "sending")
+        query.where(Delivery.status.not_in(("sending", "queued")))
         .values(
             status="pending",
             attempts=0,
