@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from digest.config import Settings
 from digest.core.articles import Article
 from digest.core.edition import build_edition, edition_window
-from digest.mime import DkimKey
 from digest.render import Renderer
 from digest.service.app import App
 from digest.service.messages import Recipient, compose, message_template
+from digest.signing import DkimKey
 from digest.store.db import make_engine
 from digest.store.tables import EditionRow
 
