@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -39,6 +39,16 @@ class App:
             self._schema_checked = True
         with db.transaction(self._sessions) as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits on its own: one round trip for a write
+        that is a single statement (a delivery's outcome, a thousand times a second)."""
+        if not self._schema_checked:
+            db.require_current(self.engine)
+            self._schema_checked = True
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()

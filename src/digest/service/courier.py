@@ -105,7 +105,11 @@ class Channels:
         return self._local.channel
 
     def run(self, work: Callable[[ledger.Claimed], None], items: Sequence[ledger.Claimed]) -> None:
-        list(self._pool.map(work, items))
+        if self._app.settings.delivery.connections == 1:
+            for item in items:  # in this thread: two thread switches a message saved
+                work(item)
+        else:
+            list(self._pool.map(work, items))
 
     def close(self) -> None:
         """Wait for the threads, then close every transport politely (QUIT)."""
@@ -163,10 +167,13 @@ class Courier:
         now = self.app.now()
         bounced = values.pop("_bounced", False)
         values.setdefault("first_attempt_at", item.first_attempt_at or now)
-        with self.app.transaction() as session:
-            recorded = ledger.record(session, item.delivery_id, self.owner, **values)
+        # A bounce marks the subscriber in the same transaction; the usual outcome is one
+        # statement, committed on its own.
+        with self.app.transaction() if bounced else self.app.autocommit() as db:
+            recorded = ledger.record(db, item.delivery_id, self.owner, **values)
             if bounced and recorded:
-                ledger.mark_subscriber(session, item.subscriber_id, "bounced", now)
+                assert isinstance(db, Session)
+                ledger.mark_subscriber(db, item.subscriber_id, "bounced", now)
         if recorded:
             with self._lock:
                 self._outcomes[values["status"]] += 1
