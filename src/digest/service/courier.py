@@ -167,13 +167,15 @@ class Courier:
         now = self.app.now()
         bounced = values.pop("_bounced", False)
         values.setdefault("first_attempt_at", item.first_attempt_at or now)
-        # A bounce marks the subscriber in the same transaction; the usual outcome is one
-        # statement, committed on its own.
-        with self.app.transaction() if bounced else self.app.autocommit() as db:
-            recorded = ledger.record(db, item.delivery_id, self.owner, **values)
-            if bounced and recorded:
-                assert isinstance(db, Session)
-                ledger.mark_subscriber(db, item.subscriber_id, "bounced", now)
+        if bounced:  # the subscriber is marked in the same transaction
+            with self.app.transaction() as session:
+                recorded = ledger.record(session, item.delivery_id, self.owner, **values)
+                if recorded:
+                    ledger.mark_subscriber(session, item.subscriber_id, "bounced", now)
+        else:
+            recorded = self.app.autocommit(
+                lambda db: ledger.record(db, item.delivery_id, self.owner, **values)
+            )
         if recorded:
             with self._lock:
                 self._outcomes[values["status"]] += 1

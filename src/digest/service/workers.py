@@ -34,15 +34,22 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
     with app.transaction() as session:
         ledger.expire_dead_leases(session, row.edition_id, app.now())
     publisher = broker.Publisher(settings.celery)
+    after: int | None = 0
     try:
-        while not should_stop():
+        while after is not None and not should_stop():
             token = ledger.new_token()
             with app.transaction() as session:
-                ids = ledger.enqueue(
-                    session, row.edition_id, token, app.now(), lease, settings.delivery.batch_size
+                ids, after = ledger.enqueue(
+                    session,
+                    row.edition_id,
+                    token,
+                    app.now(),
+                    lease,
+                    settings.delivery.batch_size,
+                    after,
                 )
             if not ids:
-                break
+                continue
             try:
                 publisher.publish(row.edition_id, token, ids)
             except DeliveryError:
