@@ -134,7 +134,7 @@ def throughput(n: int) -> None:
 def local_memory(n: int, port: int, seconds: float) -> str:
     with tempfile.TemporaryDirectory() as folder, store(Path(folder), n, "sqlite") as env:
         command = [*DIGEST, "send", "--date", DAY]
-        sender = subprocess.Popen(command, env={**env, **smtp_env(port)})
+        sender = subprocess.Popen(command, env={**env, **smtp_env(port)}, stdout=subprocess.DEVNULL)
         time.sleep(seconds)
         peak = process_peak_mib(sender.pid)
         sender.kill()

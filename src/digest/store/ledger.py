@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -115,6 +116,9 @@ def materialise(
             session.execute(insert(Delivery).from_select(columns, rows))
     except IntegrityError:
         return 0  # another sender materialised the same edition first
+    # Fresh statistics: without them the planner takes the new rows (a million, say) for a few
+    # hundred and scans the whole edition for every batch it leases.
+    session.execute(text(f"ANALYZE {Delivery.__tablename__}"))
     # Counted afterwards: drivers do not all report a row count for INSERT ... SELECT.
     query = (
         select(func.count()).select_from(Delivery).where(Delivery.edition_id == edition.edition_id)
