@@ -124,7 +124,7 @@ def celery_run(n: int, port: int) -> None:
 
 
 def throughput(n: int) -> None:
-    print(f"{n:,} subscribers, one edition (one story, 14 KB a message) into smtp-sink")
+    print(f"{n:,} subscribers, one edition (one story, 19 KB a message) into smtp-sink")
     print(f"  {'':<34} {'messages':>9} {'wall':>9} {'rate':>9} CPU/message ours / machine")
     with sink("smtp-sink") as port:
         local_run(n, port)

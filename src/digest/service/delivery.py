@@ -19,7 +19,6 @@ from typing import Any
 
 from digest.core.schedule import local_instant
 from digest.errors import EditionError
-from digest.service import workers
 from digest.service.app import App
 from digest.service.checks import require_passing
 from digest.service.courier import (
@@ -102,6 +101,9 @@ def send(
     require_passing(app, row)
     try:
         if app.settings.delivery.engine == "celery":
+            # Imported here: Celery and Redis add 0.2 s to every command that never uses them.
+            from digest.service import workers
+
             report.enqueued, report.batches = workers.enqueue(app, row, should_stop)
         else:
             _deliver_here(app, row, report, progress, should_stop)

@@ -305,7 +305,11 @@ def enqueue(
     _lease(session, due, token, "queued", now + lease, limit)
     query = (
         select(Delivery.delivery_id)
-        .where(Delivery.lease_owner == token, Delivery.status == "queued")
+        .where(
+            Delivery.delivery_id.between(low, high),
+            Delivery.lease_owner == token,
+            Delivery.status == "queued",
+        )
         .order_by(Delivery.delivery_id)
     )
     return list(session.scalars(query)), high
