@@ -103,7 +103,8 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
     if app.settings.delivery.engine == "celery":
         out.print(
             f"Edition {report.edition_key}: {report.queued} deliveries queued now; "
-            f"{report.enqueued} handed to the workers in {report.batches} batches on queue "
+            f"{report.enqueued} handed to the workers in {report.batches} "
+            f"batch{'' if report.batches == 1 else 'es'} on queue "
             f"'{app.settings.celery.queue}'; ledger: {_states(report.counts)}. "
             "Follow them with 'digest status'."
         )
