@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +22,8 @@ import pytest
 import redis
 
 from conftest import _service_missing, digest, wait_for
+from digest.broker import SharedRateLimit
+from digest.config import CelerySettings
 from smtp_faults import FaultServer
 from test_delivery import DAY, STORY, report
 
@@ -187,3 +191,22 @@ def test_a_batch_delivered_twice_sends_each_message_once(
     wait_for(lambda: broker.llen(queue) == 0 and not broker.hlen(f"{prefix}:unacked"), 60)
     wait_for(settled(200))
     assert cluster.recipients() == Counter(dict.fromkeys(emails, 1))
+
+
+def test_the_rate_limit_holds_across_workers(prefix: str) -> None:
+    """Two workers' limiters share one schedule in Redis. A lower bound only: 12 messages at
+    20 a second between them cannot take less than 0.55 s."""
+    settings = CelerySettings(broker_url=REDIS_URL, key_prefix=prefix)
+    limiters = [SharedRateLimit(settings, per_second=20, per_hour=0) for _ in range(2)]
+
+    def send_six(limiter: SharedRateLimit) -> None:
+        for _ in range(6):
+            limiter.wait()
+
+    workers = [threading.Thread(target=send_six, args=(limiter,)) for limiter in limiters]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert time.monotonic() - started >= 0.55
