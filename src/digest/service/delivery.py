@@ -62,15 +62,27 @@ def _deliver_here(
     courier = Courier(app, row, owner, rate, progress, should_stop)
     report.locations = courier.locations
     lease = timedelta(seconds=settings.lease_seconds)
+    after = 0
     with Channels(app) as channels:
         while not should_stop():
             with app.transaction() as session:
-                ledger.expire_dead_leases(session, row.edition_id, app.now())
+                if not after:  # at the start of each pass: it reads every row being sent
+                    ledger.expire_dead_leases(session, row.edition_id, app.now())
                 claimed = ledger.claim(
-                    session, row.edition_id, owner, app.now(), lease, settings.batch_size
+                    session,
+                    row.edition_id,
+                    owner,
+                    app.now(),
+                    lease,
+                    settings.batch_size,
+                    after=after,
                 )
             if not claimed:
-                break
+                if not after:
+                    break  # nothing due from the first row on
+                after = 0  # a new pass, for rows that came due behind this one
+                continue
+            after = claimed[-1].delivery_id
             report.outcomes.update(courier.deliver(claimed, channels))
 
 

@@ -86,7 +86,7 @@ class Worker:
         courier = self._courier(edition_id)
         lease = timedelta(seconds=settings.lease_seconds)
         with app.transaction() as session:
-            ledger.expire_dead_leases(session, edition_id, app.now())
+            ledger.expire_dead_leases(session, edition_id, app.now(), among=delivery_ids)
             claimed = ledger.claim(
                 session,
                 edition_id,

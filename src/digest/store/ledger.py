@@ -117,7 +117,7 @@ def materialise(
     except IntegrityError:
         return 0  # another sender materialised the same edition first
     # Fresh statistics: without them the planner takes the new rows (a million, say) for a few
-    # hundred and scans the whole edition for every batch it leases.
+    # hundred and reads the whole edition for every batch it leases.
     session.execute(text(f"ANALYZE {Delivery.__tablename__}"))
     # Counted afterwards: drivers do not all report a row count for INSERT ... SELECT.
     query = (
@@ -173,14 +173,16 @@ def _claimable(edition_id: int, now: datetime) -> Any:
     )
 
 
-def expire_dead_leases(session: Session, edition_id: int, now: datetime) -> int:
+def expire_dead_leases(
+    session: Session, edition_id: int, now: datetime, among: Sequence[int] | None = None
+) -> int:
     """Leases held by a process on this machine that no longer exists (killed, crashed) end
-    now, so its unfinished rows can be resumed at once."""
-    owners = session.scalars(
-        select(Delivery.lease_owner)
-        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
-        .distinct()
-    )
+    now, so its unfinished rows can be resumed at once: of the whole edition (a full read,
+    once per pass), or only `among` one batch's rows."""
+    held = and_(Delivery.edition_id == edition_id, Delivery.status == "sending")
+    if among is not None:
+        held = and_(Delivery.delivery_id.in_(list(among)), held)
+    owners = session.scalars(select(Delivery.lease_owner).where(held).distinct())
     dead = [owner for owner in owners if owner and _owner_is_dead(owner)]
     if not dead:
         return 0
@@ -238,12 +240,17 @@ def claim(
     lease: timedelta,
     limit: int,
     *,
+    after: int = 0,
     among: Sequence[int] | None = None,
     token: str | None = None,
 ) -> list[Claimed]:
-    """Lease up to `limit` deliveries that are due, oldest first: any of the edition's, or
-    only those `among` one batch, which also takes the rows still queued under its `token`."""
+    """Lease up to `limit` deliveries that are due, oldest first: any of the edition's with an
+    id past `after`, or only those `among` one batch, which also takes the rows still queued
+    under its `token`. A sender that goes on `after` its last claim reads each row once per
+    pass, where starting from the top every time would step over every finished row again."""
     due = _claimable(edition_id, now)
+    if after:
+        due = and_(Delivery.delivery_id > after, due)
     if token is not None:
         due = or_(due, and_(Delivery.status == "queued", Delivery.lease_owner == token))
     if among is not None:
