@@ -10,7 +10,7 @@ DEMO_EMAIL ?= reader@example.com
 # The demo runs on the built-in defaults: SQLite and a Maildir outbox under var/.
 DIGEST := $(BIN)/digest
 
-.PHONY: demo test lint bench quality venv system-tools clean
+.PHONY: demo test lint bench bench-e2e bench-tools quality venv system-tools clean
 
 venv: $(STAMP)
 
@@ -46,12 +46,25 @@ system-tools:
 test: lint system-tools
 	$(BIN)/pytest
 
-# Timings (figures quoted in the README); never run as part of the tests.
-bench: $(STAMP)
+# Postfix's smtp-sink, the SMTP server the sending benchmarks write to (Debian: postfix).
+bench-tools:
+	@if [ ! -x /usr/sbin/smtp-sink ] && ! command -v smtp-sink >/dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; \
+	    else echo "smtp-sink not installed: apt-get install postfix"; exit 1; fi; fi
+
+# Timings (figures quoted in the README); never run as part of the tests. About 3 minutes.
+bench: $(STAMP) bench-tools
 	$(BIN)/python bench/build.py 5000
 	cd bench && ../$(BIN)/python render.py
 	$(BIN)/python bench/import_subscribers.py 100000
 	$(BIN)/python bench/send.py 2000
+
+# End to end, both engines, into smtp-sink (PostgreSQL and Redis on 127.0.0.1); about 15 minutes.
+bench-e2e: $(STAMP) bench-tools
+	$(BIN)/python bench/e2e.py 100000
+	$(BIN)/python bench/e2e.py --memory 100000
+	$(BIN)/python bench/e2e.py --memory 1000000
 
 # Classification and clustering figures on the hand-labelled set, with every miss listed.
 quality: $(STAMP)

@@ -94,6 +94,16 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[[sections]]\nkey = "x"\ntitle = "X"\n', "sections.0.terms: required key is missing"),
         ("[smtp\nport = 25\n", "not valid TOML"),
         ('[edition]\nsubject = "{{ nope }}"\n', "edition.subject: expected a Jinja pattern"),
+        ('[celery]\nbroker_url = "http://x"\n', "celery.broker_url: expected a redis://"),
+        (
+            '[delivery]\nengine = "celery"\nlease_seconds = 7200\n',
+            "celery.visibility_timeout: must be longer than delivery.lease_seconds (7200)",
+        ),
+        (
+            '[delivery]\nengine = "celery"\nrate_per_second = 10\n'
+            '[celery]\nbroker_url = "amqp://guest:guest@localhost//"\n',
+            "celery.redis_url: a Redis URL is needed",
+        ),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_key(

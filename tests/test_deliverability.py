@@ -131,6 +131,20 @@ def test_dkim_enabled_without_a_key_is_a_config_error(monkeypatch: pytest.Monkey
     assert "dkim: expected a key_file or DIGEST_DKIM__PRIVATE_KEY" in result.stderr
 
 
+def test_a_key_of_the_wrong_kind_stops_before_the_first_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ed25519_seed, _ = _ed25519_key()
+    monkeypatch.setenv("DIGEST_DKIM__ENABLED", "true")
+    monkeypatch.setenv("DIGEST_DKIM__PRIVATE_KEY", ed25519_seed.decode())  # but RSA is asked for
+    digest("db", "upgrade")
+    digest("ingest", str(SAMPLES / "articles"))
+    result = digest("preview", "--date", "2024-06-24", "--out", "out")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: dkim.private_key: DKIM key is not a usable rsa-sha256")
+    assert not (tmp_path / "out").exists()
+
+
 HOSTILE = [
     "Evil\r\nBcc: victim@example.net",
     "=?utf-8?q?Evil=0D=0ABcc:_victim@example.net?=",

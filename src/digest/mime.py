@@ -19,13 +19,11 @@ from datetime import datetime
 from email.errors import HeaderParseError
 from email.header import Header, decode_header, make_header
 from email.utils import format_datetime, formataddr
-from typing import Literal
 from urllib.parse import quote
-
-import dkim
 
 from digest.core.text import one_line
 from digest.errors import RenderError
+from digest.signing import DkimKey, signature_header
 
 SIGNED_HEADERS = (
     "From",
@@ -79,16 +77,6 @@ class Envelope:
     unsubscribe_url: str
     unsubscribe_mailto: str | None = None
     reply_to: Mailbox | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DkimKey:
-    """A DKIM signing key; `private_key` is PEM for RSA, the base64 seed for Ed25519."""
-
-    domain: str
-    selector: str
-    private_key: bytes
-    algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
 
 
 def _unstructured(name: str, value: str) -> str:
@@ -207,7 +195,7 @@ class MessageTemplate:
                 f"--{boundary}--\r\n".encode(),
             )
         )
-        return _signed(raw, [name for name, _ in headers], key) if key else raw
+        return _signed(raw, headers, date, key) if key else raw
 
 
 def message_bytes(
@@ -233,16 +221,7 @@ def message_bytes(
     )
 
 
-def _signed(raw: bytes, present: list[str], key: DkimKey) -> bytes:
-    try:
-        signature = dkim.sign(
-            raw,
-            key.selector.encode(),
-            key.domain.encode(),
-            key.private_key,
-            signature_algorithm=key.algorithm.encode(),
-            include_headers=[h.encode() for h in SIGNED_HEADERS if h in present],
-        )
-    except dkim.DKIMException as exc:
-        raise RenderError(f"DKIM signing failed: {exc}") from None
-    return signature + raw
+def _signed(raw: bytes, headers: list[tuple[str, str]], date: datetime, key: DkimKey) -> bytes:
+    signed = [(name, value) for name, value in headers if name in SIGNED_HEADERS]
+    body = memoryview(raw)[raw.index(b"\r\n\r\n") + 4 :]
+    return signature_header(key, signed, body, int(date.timestamp())) + raw

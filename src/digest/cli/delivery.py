@@ -100,6 +100,15 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
     if report.skipped:
         out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
         return
+    if app.settings.delivery.engine == "celery":
+        out.print(
+            f"Edition {report.edition_key}: {report.queued} deliveries queued now; "
+            f"{report.enqueued} handed to the workers in {report.batches} "
+            f"batch{'' if report.batches == 1 else 'es'} on queue "
+            f"'{app.settings.celery.queue}'; ledger: {_states(report.counts)}. "
+            "Follow them with 'digest status'."
+        )
+        return
     out.print(
         f"Edition {report.edition_key}: {report.queued} deliveries queued now; this run: "
         f"{meter.summary()}; ledger: {_states(report.counts)}."

@@ -230,7 +230,7 @@ def run_cmd(ctx: click.Context, log_format: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Show the schedule, editions, feeds and the sender lease."""
+    """Show the schedule, editions (with each sender's progress), feeds and the sender lease."""
     app = app_of(ctx)
     now = app.now()
     with app.transaction() as session:
@@ -242,6 +242,10 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
                 "built_at": row.built_at.isoformat(),
                 "skip_reason": row.skip_reason,
                 "counts": {k: n for k, n in ledger.counts(session, row.edition_id).items() if n},
+                "workers": [
+                    {"worker": w.owner, "counts": w.counts, "in_flight": w.in_flight}
+                    for w in ledger.progress_by_worker(session, row.edition_id)
+                ],
             }
             for row in list_editions(session)[:7]
         ]
@@ -289,6 +293,9 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in edition["counts"].items()) or "no deliveries"
         note = f" ({edition['skip_reason']})" if edition["skip_reason"] else ""
         out.print(f"  {edition['edition']}  {edition['status']}: {counts}{note}")
+        for worker in edition["workers"]:
+            done = ", ".join(f"{n} {k}" for k, n in sorted(worker["counts"].items())) or "nothing"
+            out.print(f"    sender {worker['worker']}: {done}, {worker['in_flight']} in flight")
     for feed in feeds:
         health = f"error: {feed['last_error']}" if feed["last_error"] else "ok"
         out.print(f"  feed {feed['title']}: last fetched {feed['last_fetched_at']}, {health}")

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from digest.config.tables import (
     DEFAULT_FILE,
     ENV_PREFIX,
+    CelerySettings,
     ClassificationSettings,
     ClusteringSettings,
     DatabaseSettings,
@@ -42,6 +43,7 @@ from digest.errors import ConfigError
 
 # What the rest of the program uses from here.
 __all__ = [
+    "CelerySettings",
     "DeliverySettings",
     "IngestSettings",
     "Settings",
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = SenderSettings()
     dkim: DkimSettings = DkimSettings()
     delivery: DeliverySettings = DeliverySettings()
+    celery: CelerySettings = CelerySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     feeds: FeedSettings = FeedSettings()
     smtp: SmtpSettings = SmtpSettings()
@@ -91,11 +94,27 @@ class Settings(BaseSettings):
         names = [e.name for e in self.editions]
         if len(names) != len(set(names)):
             raise ValueError("edition names must be unique")
+        if self.delivery.engine == "celery":
+            self._check_celery()
         for edition in self.editions:
             unknown = sorted(set(edition.sections or ()) - set(keys))
             if unknown:
                 raise ValueError(f"edition {edition.name}: unknown section(s) {', '.join(unknown)}")
         return self
+
+    def _check_celery(self) -> None:
+        celery, delivery = self.celery, self.delivery
+        if celery.visibility_timeout <= delivery.lease_seconds:
+            raise ValueError(
+                f"celery.visibility_timeout: must be longer than delivery.lease_seconds "
+                f"({delivery.lease_seconds:g}), or a batch could go to a second worker while "
+                "the first still holds it"
+            )
+        if (delivery.rate_per_second or delivery.rate_per_hour) and not celery.rate_limit_url:
+            raise ValueError(
+                "celery.redis_url: a Redis URL is needed for a rate limit shared by the "
+                "workers (the broker is not Redis)"
+            )
 
     def edition_names(self) -> list[str]:
         return [e.name for e in self.editions] or [self.edition.name]
@@ -198,6 +217,9 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     """The first validation error as `origin: key: expected ...`."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
+    if not loc:  # a rule across tables: its message names the keys
+        message = error["msg"].removeprefix("Value error, ")
+        return f"{path or 'settings'}: {message}"
     key = ".".join(loc) or "(top level)"
     env_name = ENV_PREFIX + "__".join(loc[:2]).upper()
     if env_name in os.environ:

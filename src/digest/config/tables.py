@@ -208,6 +208,7 @@ class DkimSettings(_Table):
 
 
 class DeliverySettings(_Table):
+    engine: Literal["local", "celery"] = "local"
     transport: Literal["maildir", "smtp"] = "maildir"
     maildir: Path = Path("var/outbox")
     redirect_to: EmailStr | None = None
@@ -222,6 +223,37 @@ class DeliverySettings(_Table):
     lease_seconds: float = Field(300.0, gt=0)
     quarantine_after: int = Field(3, ge=1)
     batch_size: int = Field(200, ge=1, le=10_000)
+
+
+def _broker_url(url: str) -> str:
+    if url and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+        raise ValueError("a redis://, rediss:// or amqp:// URL")
+    return url
+
+
+BrokerUrl = Annotated[str, AfterValidator(_broker_url)]
+
+
+class CelerySettings(_Table):
+    broker_url: BrokerUrl = "redis://127.0.0.1:6379/0"
+    redis_url: BrokerUrl = ""
+    queue: str = Field("digest", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    key_prefix: str = Field("digest", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    visibility_timeout: float = Field(3600.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("a redis:// or rediss:// URL")
+        return value
+
+    @property
+    def rate_limit_url(self) -> str | None:
+        """Where the rate limit shared by all workers is kept: Redis, or None without one."""
+        if self.redis_url:
+            return self.redis_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
 
 
 class SmtpSettings(_Table):

@@ -4,12 +4,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.store import db
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -22,10 +26,12 @@ class App:
     engine: Engine
     now: Callable[[], datetime] = utc_now
     _sessions: sessionmaker[Session] = field(init=False)
+    _autocommit: Engine = field(init=False)
     _schema_checked: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = db.make_autocommit_engine(self.engine)
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = utc_now) -> "App":
@@ -40,5 +46,22 @@ class App:
         with db.transaction(self._sessions) as session:
             yield session
 
+    def autocommit(self, write: Callable[[Connection], T]) -> T:
+        """`write` on a connection where each statement commits on its own (one round trip:
+        for a write that is one statement, made once per message). A connection the server
+        dropped meanwhile fails once and `write` runs again on a new one."""
+        if not self._schema_checked:
+            db.require_current(self.engine)
+            self._schema_checked = True
+        for attempt in (1, 2):
+            try:
+                with self._autocommit.connect() as conn:
+                    return write(conn)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
+        self._autocommit.dispose()
         self.engine.dispose()

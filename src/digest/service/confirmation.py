@@ -8,7 +8,7 @@ from digest.core.links import link_token
 from digest.errors import SubscriberError
 from digest.mime import Envelope, Mailbox, message_bytes
 from digest.service.app import App
-from digest.service.delivery import transport_for
+from digest.service.courier import transport_for
 from digest.service.messages import dkim_key, message_domain
 from digest.service.subscribers import subscribe
 from digest.store.subscribers import find_subscriber

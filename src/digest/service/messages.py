@@ -6,10 +6,11 @@ from pathlib import Path
 from digest.config import Settings
 from digest.core.edition import Edition
 from digest.core.links import link_token
-from digest.errors import ConfigError
-from digest.mime import DkimKey, Mailbox, MessageTemplate, QpBody
+from digest.errors import ConfigError, RenderError
+from digest.mime import Mailbox, MessageTemplate, QpBody
 from digest.render import Rendered, Renderer, slot_values
 from digest.service.app import App
+from digest.signing import DkimKey, private_key
 from digest.store import ledger
 from digest.store.tables import EditionRow
 
@@ -58,9 +59,15 @@ def dkim_key(settings: Settings) -> DkimKey | None:
             raise ConfigError(
                 f"dkim.key_file: cannot read {config.key_file}: {exc.strerror}"
             ) from None
-    return DkimKey(
+    key = DkimKey(
         config.domain or message_domain(settings), config.selector, secret, config.algorithm
     )
+    try:
+        private_key(key)  # a bad key stops the run before the first message, not at each one
+    except RenderError as exc:
+        origin = f"dkim.key_file ({config.key_file})" if config.key_file else "dkim.private_key"
+        raise ConfigError(f"{origin}: {exc}") from None
+    return key
 
 
 def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict[str, str]:

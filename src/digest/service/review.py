@@ -17,7 +17,7 @@ from digest.errors import EditionError
 from digest.mime import Mailbox
 from digest.render import Rendered, slot_values
 from digest.service.app import App
-from digest.service.delivery import transport_for
+from digest.service.courier import transport_for
 from digest.service.editions import frozen_edition
 from digest.service.messages import (
     PREVIEW_RECIPIENT,

@@ -122,5 +122,8 @@ def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Ti
 def _summary(report: delivery.SendReport) -> str:
     if report.skipped:
         return report.skipped
-    this_run = ", ".join(f"{n} {s}" for s, n in sorted(report.outcomes.items())) or "nothing due"
+    this_run = ", ".join(f"{n} {s}" for s, n in sorted(report.outcomes.items()))
+    if report.batches:  # engine "celery": the workers send
+        this_run = f"{report.enqueued} handed to the workers in {report.batches} batches"
+    this_run = this_run or "nothing due"
     return f"{this_run}; ledger: " + ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)

@@ -2,7 +2,8 @@
 
 A sender claims rows by leasing them (status "sending", its owner name, an expiry). Every
 write that finishes a delivery is fenced on still holding that lease, so two senders, or a
-sender whose lease ran out, can never both record the same message.
+sender whose lease ran out, can never both record the same message. Rows handed to a Celery
+task wait as "queued", leased to the task's token, until a worker claims them with it.
 """
 
 import json
@@ -12,18 +13,33 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.store.tables import Delivery, EditionRow, Subscriber
 
 # States a run may still act on, and the final ones.
-UNFINISHED = ("pending", "sending", "deferred", "ambiguous")
+UNFINISHED = ("pending", "queued", "sending", "deferred", "ambiguous")
 STATES = (
     "pending",
+    "queued",
     "sending",
     "sent",
     "deferred",
@@ -38,6 +54,11 @@ STATES = (
 def new_owner() -> str:
     """A lease owner name: host and process, so a dead local owner can be recognised."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def new_token() -> str:
+    """The owner of the rows of one enqueued batch until a worker claims them."""
+    return f"queued:{uuid.uuid4().hex}"
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -95,6 +116,9 @@ def materialise(
             session.execute(insert(Delivery).from_select(columns, rows))
     except IntegrityError:
         return 0  # another sender materialised the same edition first
+    # Fresh statistics: without them the planner takes the new rows (a million, say) for a few
+    # hundred and reads the whole edition for every batch it leases.
+    session.execute(text(f"ANALYZE {Delivery.__tablename__}"))
     # Counted afterwards: drivers do not all report a row count for INSERT ... SELECT.
     query = (
         select(func.count()).select_from(Delivery).where(Delivery.edition_id == edition.edition_id)
@@ -144,19 +168,21 @@ def _claimable(edition_id: int, now: datetime) -> Any:
                 or_(Delivery.release_at.is_(None), Delivery.release_at <= now),
             ),
             and_(Delivery.status.in_(("deferred", "ambiguous")), Delivery.next_attempt_at <= now),
-            and_(Delivery.status == "sending", Delivery.lease_expires_at < now),
+            and_(Delivery.status.in_(("sending", "queued")), Delivery.lease_expires_at < now),
         ),
     )
 
 
-def expire_dead_leases(session: Session, edition_id: int, now: datetime) -> int:
+def expire_dead_leases(
+    session: Session, edition_id: int, now: datetime, among: Sequence[int] | None = None
+) -> int:
     """Leases held by a process on this machine that no longer exists (killed, crashed) end
-    now, so its unfinished rows can be resumed at once."""
-    owners = session.scalars(
-        select(Delivery.lease_owner)
-        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
-        .distinct()
-    )
+    now, so its unfinished rows can be resumed at once: of the whole edition (a full read,
+    once per pass), or only `among` one batch's rows."""
+    held = and_(Delivery.edition_id == edition_id, Delivery.status == "sending")
+    if among is not None:
+        held = and_(Delivery.delivery_id.in_(list(among)), held)
+    owners = session.scalars(select(Delivery.lease_owner).where(held).distinct())
     dead = [owner for owner in owners if owner and _owner_is_dead(owner)]
     if not dead:
         return 0
@@ -186,21 +212,50 @@ class Claimed:
     secret: str
 
 
-def claim(
-    session: Session, edition_id: int, owner: str, now: datetime, lease: timedelta, limit: int
-) -> list[Claimed]:
-    """Lease up to `limit` deliveries that are due, oldest first."""
-    due = _claimable(edition_id, now)
+def _lease(
+    session: Session, due: Any, owner: str, status: str, expires_at: datetime, limit: int
+) -> None:
     ids = select(Delivery.delivery_id).where(due).order_by(Delivery.delivery_id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
+        # Chosen and locked first: PostgreSQL may run a LIMIT ... SKIP LOCKED subquery inside
+        # IN once per candidate row, and so lease far more than `limit` rows.
+        chosen = list(session.scalars(ids.with_for_update(skip_locked=True)))
+        target = Delivery.delivery_id.in_(chosen)
+    else:
+        target = Delivery.delivery_id.in_(ids.scalar_subquery())
     session.execute(
         update(Delivery)
         # The due condition is repeated so a row another sender leased meanwhile is skipped.
-        .where(Delivery.delivery_id.in_(ids.scalar_subquery()), due)
-        .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
+        .where(target, due)
+        .values(status=status, lease_owner=owner, lease_expires_at=expires_at)
         .execution_options(synchronize_session=False)
     )
+
+
+def claim(
+    session: Session,
+    edition_id: int,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    *,
+    after: int = 0,
+    among: Sequence[int] | None = None,
+    token: str | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` deliveries that are due, oldest first: any of the edition's with an
+    id past `after`, or only those `among` one batch, which also takes the rows still queued
+    under its `token`. A sender that goes on `after` its last claim reads each row once per
+    pass, where starting from the top every time would step over every finished row again."""
+    due = _claimable(edition_id, now)
+    if after:
+        due = and_(Delivery.delivery_id > after, due)
+    if token is not None:
+        due = or_(due, and_(Delivery.status == "queued", Delivery.lease_owner == token))
+    if among is not None:
+        due = and_(Delivery.delivery_id.in_(list(among)), due)
+    _lease(session, due, owner, "sending", now + lease, limit)
     rows = session.execute(
         select(
             Delivery.delivery_id,
@@ -227,23 +282,74 @@ def claim(
     return [Claimed(*row) for row in rows]
 
 
-def record(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
-    """Finish (or reschedule) a delivery, only if `owner` still holds its lease."""
-    result = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.delivery_id == delivery_id,
-            Delivery.lease_owner == owner,
-            Delivery.status == "sending",
-        )
-        .values(**values, lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
+def enqueue(
+    session: Session,
+    edition_id: int,
+    token: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    after: int = 0,
+) -> tuple[list[int], int | None]:
+    """Queue the due deliveries among the next `limit` of the edition after id `after` under
+    a batch's `token` (see `claim`); the lease keeps a later run from queueing them again
+    while the batch waits for a worker. Returns their ids and where to go on from (None: the
+    end). Walking the ids in windows keeps a million-row edition one index scan, where asking
+    for "the next due rows" again and again would rescan the finished ones each time."""
+    window = (
+        select(Delivery.delivery_id)
+        .where(Delivery.edition_id == edition_id, Delivery.delivery_id > after)
+        .order_by(Delivery.delivery_id)
+        .limit(limit)
+        .subquery()
     )
+    low, high = session.execute(
+        select(func.min(window.c.delivery_id), func.max(window.c.delivery_id))
+    ).one()
+    if high is None:
+        return [], None
+    due = and_(Delivery.delivery_id.between(low, high), _claimable(edition_id, now))
+    _lease(session, due, token, "queued", now + lease, limit)
+    query = (
+        select(Delivery.delivery_id)
+        .where(
+            Delivery.delivery_id.between(low, high),
+            Delivery.lease_owner == token,
+            Delivery.status == "queued",
+        )
+        .order_by(Delivery.delivery_id)
+    )
+    return list(session.scalars(query)), high
+
+
+@cache
+def _record_statement(columns: frozenset[str]) -> Any:
+    # Built once per set of columns: building and keying an UPDATE costs more than sending it.
+    table = Delivery.__table__
+    return (
+        update(table)
+        .where(
+            table.c.delivery_id == bindparam("_delivery_id"),
+            table.c.lease_owner == bindparam("_owner"),
+            table.c.status == "sending",
+        )
+        .values(
+            {name: bindparam(name) for name in sorted(columns)}
+            | {"handled_by": bindparam("_owner"), "lease_owner": None, "lease_expires_at": None}
+        )
+    )
+
+
+def record(db: Session | Connection, delivery_id: int, owner: str, **values: Any) -> bool:
+    """Finish (or reschedule) a delivery, only if `owner` still holds its lease. One Core
+    statement, so on an autocommit connection it is one round trip to the database."""
+    statement = _record_statement(frozenset(values))
+    result = db.execute(statement, {**values, "_delivery_id": delivery_id, "_owner": owner})
     return result.rowcount == 1
 
 
 def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
-    """Give back leased rows that were never attempted: they are pending again."""
+    """Give back leased or queued rows that were never attempted: they are pending again."""
     ids = list(delivery_ids)
     if ids:
         session.execute(
@@ -251,7 +357,7 @@ def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
             .where(
                 Delivery.delivery_id.in_(ids),
                 Delivery.lease_owner == owner,
-                Delivery.status == "sending",
+                Delivery.status.in_(("sending", "queued")),
             )
             .values(status="pending", lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
@@ -296,6 +402,47 @@ def counts(session: Session, edition_id: int) -> dict[str, int]:
     )
     found = dict(session.execute(query).all())
     return {state: found.get(state, 0) for state in STATES}
+
+
+def unfinished(session: Session, edition_id: int) -> bool:
+    """Whether any delivery of the edition may still be sent (cheap: one index probe)."""
+    query = (
+        select(Delivery.delivery_id)
+        .where(Delivery.edition_id == edition_id, Delivery.status.in_(UNFINISHED))
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerProgress:
+    """What one sender (a `digest send` run, or a Celery worker process) did for an edition."""
+
+    owner: str
+    counts: dict[str, int]
+    in_flight: int
+
+
+def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress]:
+    """Outcomes recorded by each sender, and the rows each holds right now."""
+    done = session.execute(
+        select(Delivery.handled_by, Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.handled_by.is_not(None))
+        .group_by(Delivery.handled_by, Delivery.status)
+    ).all()
+    holding = session.execute(
+        select(Delivery.lease_owner, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
+        .group_by(Delivery.lease_owner)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for owner, status, n in done:
+        counts.setdefault(owner, {})[status] = n
+    flight = {owner: n for owner, n in holding if owner}
+    return [
+        WorkerProgress(owner, counts.get(owner, {}), flight.get(owner, 0))
+        for owner in sorted(set(counts) | set(flight))
+    ]
 
 
 def has_deliveries(session: Session, edition_id: int) -> bool:
@@ -371,7 +518,7 @@ def reset(
     else:
         query = query.where(Delivery.status.in_(states))
     result = session.execute(
-        query.where(Delivery.status != "sending")
+        query.where(Delivery.status.not_in(("sending", "queued")))
         .values(
             status="pending",
             attempts=0,

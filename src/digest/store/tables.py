@@ -169,9 +169,10 @@ class EditionEvent(Base):
 class Delivery(Base):
     """One message of one edition to one subscriber: the ledger that prevents double sends.
 
-    States: pending, sending (leased to one sender until lease_expires_at), sent, deferred
-    (retry at next_attempt_at), failed, suppressed, ambiguous, expired, quarantined. Every
-    state but sent, pending and sending carries a reason.
+    States: pending, queued (handed to a Celery task, leased to its token), sending (leased to
+    one sender until lease_expires_at), sent, deferred (retry at next_attempt_at), failed,
+    suppressed, ambiguous, expired, quarantined. Every state but sent, pending, queued and
+    sending carries a reason.
     """
 
     __tablename__ = "deliveries"
@@ -191,6 +192,8 @@ class Delivery(Base):
     smtp_code: Mapped[int | None]
     reason: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
+    # The sender that recorded the last outcome: per-worker progress in `digest status`.
+    handled_by: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     first_attempt_at: Mapped[datetime | None]

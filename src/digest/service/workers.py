@@ -1,0 +1,119 @@
+"""Sending with Celery workers ([delivery] engine = "celery").
+
+`digest send` queues the due deliveries in batches: each batch's rows are leased to a token
+(status "queued") and the token and ids go to the broker as one task. A worker claims a
+batch's rows that are still queued under that token, or due (a killed worker's rows, once its
+lease is gone), and delivers them through the same courier as a local send. So a task run
+twice finds its rows taken or recorded and sends nothing again, and a queued batch whose task
+was lost becomes due when its lease (`visibility_timeout`) ends, for the next `digest send`
+or daemon tick to queue again.
+"""
+
+from collections import Counter
+from datetime import timedelta
+
+from digest import broker
+from digest.config import Settings
+from digest.errors import DeliveryError
+from digest.service.app import App
+from digest.service.courier import Channels, Courier, RateLimit, StopFlag, Throttle, close_if_done
+from digest.store import ledger
+from digest.store.tables import EditionRow
+
+# Editions whose variants a worker keeps rendered (several may be sending at once).
+KEEP_EDITIONS = 4
+
+
+def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]:
+    """Queue every due delivery of the edition as tasks of `batch_size`; returns how many
+    deliveries and tasks. A batch is committed before it is published, so a worker never
+    looks for rows that are not yet queued."""
+    settings = app.settings
+    lease = timedelta(seconds=settings.celery.visibility_timeout)
+    queued = batches = 0
+    with app.transaction() as session:
+        ledger.expire_dead_leases(session, row.edition_id, app.now())
+    publisher = broker.Publisher(settings.celery)
+    after: int | None = 0
+    try:
+        while after is not None and not should_stop():
+            token = ledger.new_token()
+            with app.transaction() as session:
+                ids, after = ledger.enqueue(
+                    session,
+                    row.edition_id,
+                    token,
+                    app.now(),
+                    lease,
+                    settings.delivery.batch_size,
+                    after,
+                )
+            if not ids:
+                continue
+            try:
+                publisher.publish(row.edition_id, token, ids)
+            except DeliveryError:
+                with app.transaction() as session:
+                    ledger.release(session, token, ids)
+                raise
+            queued, batches = queued + len(ids), batches + 1
+    finally:
+        publisher.close()
+    return queued, batches
+
+
+def _throttle(settings: Settings) -> Throttle:
+    delivery = settings.delivery
+    if not (delivery.rate_per_second or delivery.rate_per_hour):
+        return RateLimit(0, 0)
+    return broker.SharedRateLimit(settings.celery, delivery.rate_per_second, delivery.rate_per_hour)
+
+
+class Worker:
+    """One worker process: its lease owner name, its connections and each edition's rendered
+    variants, kept from one batch to the next."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.owner = ledger.new_owner()
+        self.channels = Channels(app)
+        self.rate = _throttle(app.settings)
+        self._couriers: dict[int, Courier] = {}
+
+    def deliver(self, edition_id: int, token: str, delivery_ids: list[int]) -> Counter[str]:
+        """Deliver what is left to do of one batch; the outcomes this call recorded."""
+        app, settings = self.app, self.app.settings.delivery
+        courier = self._courier(edition_id)
+        lease = timedelta(seconds=settings.lease_seconds)
+        with app.transaction() as session:
+            ledger.expire_dead_leases(session, edition_id, app.now(), among=delivery_ids)
+            claimed = ledger.claim(
+                session,
+                edition_id,
+                self.owner,
+                app.now(),
+                lease,
+                len(delivery_ids),
+                among=delivery_ids,
+                token=token,
+            )
+        try:
+            return courier.deliver(claimed, self.channels) if claimed else Counter()
+        finally:
+            with app.transaction() as session:
+                close_if_done(session, edition_id)
+
+    def _courier(self, edition_id: int) -> Courier:
+        if edition_id not in self._couriers:
+            with self.app.transaction() as session:
+                row = session.get(EditionRow, edition_id)
+            if row is None:
+                raise DeliveryError(f"no edition with id {edition_id} in the database")
+            while len(self._couriers) >= KEEP_EDITIONS:
+                del self._couriers[next(iter(self._couriers))]
+            self._couriers[edition_id] = Courier(self.app, row, self.owner, self.rate)
+        return self._couriers[edition_id]
+
+    def close(self) -> None:
+        self.channels.close()
+        self.app.close()
