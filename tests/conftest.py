@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -23,6 +24,7 @@ from digest.cli import cli
 from digest.config import Settings
 from digest.service.app import App
 from digest.store import db
+from smtp_faults import FaultServer
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).parents[1] / "samples"
@@ -191,3 +193,19 @@ def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@contextmanager
+def stocked_station(
+    monkeypatch: pytest.MonkeyPatch, story: Path, settings: dict[str, str], smtp_timeout: float
+) -> Iterator[FaultServer]:
+    """The environment set from `settings` (names after `DIGEST_`), an SMTP server the config
+    points at, and a migrated store holding the articles of `story`."""
+    for name, value in settings.items():
+        monkeypatch.setenv(f"DIGEST_{name}", value)
+    with FaultServer() as server:
+        for key, value in server.settings(timeout=smtp_timeout).items():
+            monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
+        assert digest("db", "upgrade").exit_code == 0
+        assert digest("ingest", str(story)).exit_code == 0
+        yield server

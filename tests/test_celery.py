@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import _service_missing, digest, wait_for
+from conftest import _service_missing, digest, stocked_station, wait_for
 from digest.broker import SharedRateLimit
 from digest.config import CelerySettings
 from smtp_faults import FaultServer
@@ -68,13 +68,7 @@ def cluster(
         "CELERY__VISIBILITY_TIMEOUT": "5",
         "WEB__BASE_URL": "https://news.example.org/",
     }
-    for name, value in settings.items():
-        monkeypatch.setenv(f"DIGEST_{name}", value)
-    with FaultServer() as server:
-        for key, value in server.settings(timeout=10).items():
-            monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
-        assert digest("db", "upgrade").exit_code == 0
-        assert digest("ingest", str(tmp_path / "story.jsonl")).exit_code == 0
+    with stocked_station(monkeypatch, tmp_path / "story.jsonl", settings, 10) as server:
         yield server
 
 

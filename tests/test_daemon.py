@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import digest, wait_for
+from conftest import digest, stocked_station, wait_for
 from smtp_faults import FaultServer
 from test_delivery import STORY, readers, subscribe
 
@@ -38,13 +38,7 @@ def station(
         "SCHEDULE__LEASE_SECONDS": "3",
         "WEB__BASE_URL": "https://news.example.org/",
     }
-    for name, value in settings.items():
-        monkeypatch.setenv(f"DIGEST_{name}", value)
-    with FaultServer() as server:
-        for key, value in server.settings(timeout=5).items():
-            monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
-        assert digest("db", "upgrade").exit_code == 0
-        assert digest("ingest", str(tmp_path / "story.jsonl")).exit_code == 0
+    with stocked_station(monkeypatch, tmp_path / "story.jsonl", settings, 5) as server:
         yield server
 
 
