@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digest.cli.base import DAY, app_of, cli, date_option, err, out
+from digest.cli.base import DAY, app_of, cli, date_option, err, out, plural
 from digest.core.edition import Edition
 from digest.service import delivery, schedule
 from digest.store import ledger
@@ -50,7 +50,7 @@ class _Meter:
     def summary(self) -> str:
         rate = sum(self.counts.values()) / max(time.monotonic() - self.started, 1e-9)
         parts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
-        return f"{parts or 'nothing'} ({rate:.0f}/s)"
+        return f"{parts} ({rate:.0f}/s)" if parts else "nothing"
 
     def __call__(self, outcome: str) -> None:
         self.counts[outcome] += 1
@@ -102,15 +102,16 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
         return
     if app.settings.delivery.engine == "celery":
         out.print(
-            f"Edition {report.edition_key}: {report.queued} deliveries queued now; "
-            f"{report.enqueued} handed to the workers in {report.batches} "
-            f"batch{'' if report.batches == 1 else 'es'} on queue "
+            f"Edition {report.edition_key}: {plural(report.queued, 'delivery', 'deliveries')} "
+            f"queued now; {report.enqueued} handed to the workers in "
+            f"{plural(report.batches, 'batch', 'batches')} on queue "
             f"'{app.settings.celery.queue}'; ledger: {_states(report.counts)}. "
             "Follow them with 'digest status'."
         )
         return
     out.print(
-        f"Edition {report.edition_key}: {report.queued} deliveries queued now; this run: "
+        f"Edition {report.edition_key}: {plural(report.queued, 'delivery', 'deliveries')} "
+        f"queued now; this run: "
         f"{meter.summary()}; ledger: {_states(report.counts)}."
     )
     if report.stopped:
@@ -183,4 +184,7 @@ def resend_cmd(ctx: click.Context, day: date, failed: bool, email: str | None) -
     if failed == (email is not None):
         raise click.UsageError("give --failed or --to EMAIL")
     count = delivery.resend(app_of(ctx), day, failed=failed, to=email)
-    out.print(f"{count} deliveries queued again; run 'digest send --date {day}' to send them.")
+    out.print(
+        f"{plural(count, 'delivery', 'deliveries')} queued again; "
+        f"run 'digest send --date {day}' to send them."
+    )
