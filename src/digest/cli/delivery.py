@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from digest.cli.base import DAY, app_of, cli, date_option, err, out, plural
 from digest.core.edition import Edition
 from digest.service import delivery, schedule
-from digest.store import ledger
+from digest.store import ledger_status
 from digest.store.editions import list_editions
 
 # Without a terminal, a progress line every this many messages.
@@ -144,7 +144,7 @@ def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
                 "status": row.status,
                 "stories": Edition.from_dict(row.content).item_count,
                 "left_out": len(row.content["dropped"]),
-                "counts": ledger.counts(session, row.edition_id),
+                "counts": ledger_status.counts(session, row.edition_id),
                 "skip_reason": row.skip_reason,
             }
             for row in list_editions(session)

@@ -25,7 +25,7 @@ from digest.config import config_path, load_settings
 from digest.errors import DigestError
 from digest.service import schedule
 from digest.service.app import App
-from digest.store import lease, ledger
+from digest.store import lease, ledger, ledger_status
 from digest.store.articles import list_sources
 from digest.store.editions import list_editions
 
@@ -241,10 +241,12 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
                 "status": row.status,
                 "built_at": row.built_at.isoformat(),
                 "skip_reason": row.skip_reason,
-                "counts": {k: n for k, n in ledger.counts(session, row.edition_id).items() if n},
+                "counts": {
+                    k: n for k, n in ledger_status.counts(session, row.edition_id).items() if n
+                },
                 "workers": [
                     {"worker": w.owner, "counts": w.counts, "in_flight": w.in_flight}
-                    for w in ledger.progress_by_worker(session, row.edition_id)
+                    for w in ledger_status.progress_by_worker(session, row.edition_id)
                 ],
             }
             for row in list_editions(session)[:7]

@@ -8,7 +8,7 @@ from digest.gate import Finding, check_message
 from digest.service.app import App
 from digest.service.editions import build, frozen_edition
 from digest.service.messages import PREVIEW_RECIPIENT, Variants, compose
-from digest.store import ledger
+from digest.store.subscribers import section_choices
 from digest.store.tables import EditionRow
 
 
@@ -26,7 +26,7 @@ def check_row(app: App, row: EditionRow) -> list[VariantCheck]:
     """The gate's findings for the full edition and for each section set subscribers chose."""
     variants = Variants(app, row)
     with app.transaction() as session:
-        choices = {None} | ledger.section_choices(session)
+        choices = {None} | section_choices(session)
     budget = int(app.settings.edition.html_budget_kb * 1024)
     results = []
     for choice in sorted(choices, key=lambda c: (c is not None, c or ())):

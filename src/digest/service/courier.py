@@ -27,7 +27,7 @@ from digest.errors import (
 )
 from digest.service.app import App
 from digest.service.messages import Recipient, Variants, compose
-from digest.store import ledger
+from digest.store import ledger, ledger_status
 from digest.store.tables import EditionRow
 from digest.transport import MaildirTransport, SmtpTransport, Transport
 
@@ -265,7 +265,7 @@ class Courier:
 
 def close_if_done(session: Session, edition_id: int) -> None:
     """Mark the edition sent once none of its deliveries may still be sent."""
-    if not ledger.unfinished(session, edition_id):
+    if not ledger_status.unfinished(session, edition_id):
         edition = session.get(EditionRow, edition_id)
         assert edition is not None
         edition.status = "sent"

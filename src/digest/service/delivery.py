@@ -31,7 +31,8 @@ from digest.service.courier import (
 )
 from digest.service.editions import build, frozen_edition, require_approval
 from digest.service.messages import message_domain
-from digest.store import ledger
+from digest.store import ledger, ledger_status
+from digest.store.subscribers import active_choices
 from digest.store.tables import EditionRow
 
 
@@ -125,7 +126,7 @@ def send(
     finally:
         with app.transaction() as session:
             close_if_done(session, row.edition_id)
-            report.counts = ledger.counts(session, row.edition_id)
+            report.counts = ledger_status.counts(session, row.edition_id)
     return report
 
 
@@ -145,7 +146,7 @@ def dry_run(app: App, day: date) -> Iterator[Planned]:
         raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
     available = tuple(s.key for s in built.edition.sections)
     with app.transaction() as session:
-        for email, chosen in ledger.active_choices(session):
+        for email, chosen in active_choices(session):
             wanted = available if chosen is None else tuple(k for k in available if k in chosen)
             if not available or wanted:
                 yield Planned(email, wanted)
@@ -160,10 +161,10 @@ def edition_report(app: App, day: date) -> dict[str, Any]:
         return {
             "edition": f"{row.name}:{day}",
             "status": row.status,
-            "counts": ledger.counts(session, row.edition_id),
+            "counts": ledger_status.counts(session, row.edition_id),
             "failures": [
                 {"email": f.email, "state": f.state, "code": f.code, "reason": f.reason}
-                for f in ledger.failures(session, row.edition_id)
+                for f in ledger_status.failures(session, row.edition_id)
             ],
         }
 

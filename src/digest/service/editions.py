@@ -27,7 +27,7 @@ from digest.store.editions import (
     set_override,
     set_position,
 )
-from digest.store.ledger import has_deliveries
+from digest.store.ledger_status import has_deliveries
 from digest.store.tables import EditionEvent, EditionRow
 
 

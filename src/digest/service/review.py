@@ -29,9 +29,9 @@ from digest.service.messages import (
     slot_values_for,
 )
 from digest.service.subscribers import normalise_address
-from digest.store import ledger
+from digest.store import ledger_status
 from digest.store.editions import find_edition, list_editions, overrides_for, record_event
-from digest.store.subscribers import find_subscriber, list_subscribers
+from digest.store.subscribers import find_subscriber, list_subscribers, section_choices
 from digest.store.tables import EditionRow
 
 # Gmail shows "[Message clipped]" past about this much HTML, hiding the footer and its
@@ -103,7 +103,7 @@ def proof(
 def variant_choices(app: App) -> list[tuple[str, ...] | None]:
     """The section sets subscribers chose (None: all sections), all sections first."""
     with app.transaction() as session:
-        chosen = ledger.section_choices(session) - {None}
+        chosen = section_choices(session) - {None}
     return [None, *sorted(c for c in chosen if c)]
 
 
@@ -206,7 +206,7 @@ def edition_state(app: App, day: date) -> EditionState | None:
         if row is None:
             return None
         decisions = {o.article_id: o.action for o in overrides_for(session, name, day)}
-        counts = ledger.counts(session, row.edition_id)
+        counts = ledger_status.counts(session, row.edition_id)
     required = app.settings.edition.require_approval
     return EditionState(row, Edition.from_dict(row.content), decisions, counts, required)
 

@@ -6,11 +6,10 @@ sender whose lease ran out, can never both record the same message. Rows handed 
 task wait as "queued", leased to the task's token, until a worker claims them with it.
 """
 
-import json
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -371,105 +370,6 @@ def mark_subscriber(session: Session, subscriber_id: int, status: str, now: date
         .values(status=status, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-def active_choices(session: Session) -> Iterator[tuple[str, list[str] | None]]:
-    """(email, chosen sections) of every active subscriber, streamed in pages."""
-    query = (
-        select(Subscriber.email, Subscriber.sections)
-        .where(Subscriber.status == "active")
-        .order_by(Subscriber.subscriber_id)
-        .execution_options(yield_per=2000)
-    )
-    yield from ((email, sections) for email, sections in session.execute(query))
-
-
-def section_choices(session: Session) -> set[tuple[str, ...] | None]:
-    """The distinct section sets active subscribers chose (None: all sections)."""
-    # JSON has no equality on PostgreSQL; its text form does, and is the same for equal lists.
-    query = (
-        select(cast(Subscriber.sections, String)).where(Subscriber.status == "active").distinct()
-    )
-    choices = (json.loads(text) if text else None for text in session.scalars(query))
-    return {tuple(sorted(c)) if c else None for c in choices}
-
-
-def counts(session: Session, edition_id: int) -> dict[str, int]:
-    query = (
-        select(Delivery.status, func.count())
-        .where(Delivery.edition_id == edition_id)
-        .group_by(Delivery.status)
-    )
-    found = dict(session.execute(query).all())
-    return {state: found.get(state, 0) for state in STATES}
-
-
-def unfinished(session: Session, edition_id: int) -> bool:
-    """Whether any delivery of the edition may still be sent (cheap: one index probe)."""
-    query = (
-        select(Delivery.delivery_id)
-        .where(Delivery.edition_id == edition_id, Delivery.status.in_(UNFINISHED))
-        .limit(1)
-    )
-    return session.scalar(query) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerProgress:
-    """What one sender (a `digest send` run, or a Celery worker process) did for an edition."""
-
-    owner: str
-    counts: dict[str, int]
-    in_flight: int
-
-
-def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress]:
-    """Outcomes recorded by each sender, and the rows each holds right now."""
-    done = session.execute(
-        select(Delivery.handled_by, Delivery.status, func.count())
-        .where(Delivery.edition_id == edition_id, Delivery.handled_by.is_not(None))
-        .group_by(Delivery.handled_by, Delivery.status)
-    ).all()
-    holding = session.execute(
-        select(Delivery.lease_owner, func.count())
-        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
-        .group_by(Delivery.lease_owner)
-    ).all()
-    counts: dict[str, dict[str, int]] = {}
-    for owner, status, n in done:
-        counts.setdefault(owner, {})[status] = n
-    flight = {owner: n for owner, n in holding if owner}
-    return [
-        WorkerProgress(owner, counts.get(owner, {}), flight.get(owner, 0))
-        for owner in sorted(set(counts) | set(flight))
-    ]
-
-
-def has_deliveries(session: Session, edition_id: int) -> bool:
-    query = select(Delivery.delivery_id).where(Delivery.edition_id == edition_id).limit(1)
-    return session.scalar(query) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    email: str
-    state: str
-    code: int | None
-    reason: str | None
-
-
-def failures(session: Session, edition_id: int) -> Sequence[Failure]:
-    """Deliveries that ended, or may end, without a message: with their reasons."""
-    rows = session.execute(
-        select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.reason)
-        .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
-        .where(
-            Delivery.edition_id == edition_id,
-            Delivery.status.in_(("deferred", "failed", "ambiguous", "expired", "quarantined")),
-        )
-        .order_by(Delivery.delivery_id)
-    )
-    return [Failure(*row) for row in rows]
 
 
 def ensure_delivery(

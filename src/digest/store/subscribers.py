@@ -1,11 +1,12 @@
 """Subscribers: who receives the digest, which sections, when, and whether they still want it."""
 
+import json
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -177,3 +178,24 @@ def update_profiles(session: Session, rows: Sequence[tuple[int, Profile]], now: 
             for subscriber_id, profile in rows
         ],
     )
+
+
+def active_choices(session: Session) -> Iterator[tuple[str, list[str] | None]]:
+    """(email, chosen sections) of every active subscriber, streamed in pages."""
+    query = (
+        select(Subscriber.email, Subscriber.sections)
+        .where(Subscriber.status == "active")
+        .order_by(Subscriber.subscriber_id)
+        .execution_options(yield_per=2000)
+    )
+    yield from ((email, sections) for email, sections in session.execute(query))
+
+
+def section_choices(session: Session) -> set[tuple[str, ...] | None]:
+    """The distinct section sets active subscribers chose (None: all sections)."""
+    # JSON has no equality on PostgreSQL; its text form does, and is the same for equal lists.
+    query = (
+        select(cast(Subscriber.sections, String)).where(Subscriber.status == "active").distinct()
+    )
+    choices = (json.loads(text) if text else None for text in session.scalars(query))
+    return {tuple(sorted(c)) if c else None for c in choices}

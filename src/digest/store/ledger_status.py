@@ -1,0 +1,89 @@
+"""What the ledger says about an edition: deliveries per state, what each sender did, and the
+deliveries that failed or may yet fail, with their reasons."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.store.ledger import STATES, UNFINISHED
+from digest.store.tables import Delivery, Subscriber
+
+
+def counts(session: Session, edition_id: int) -> dict[str, int]:
+    query = (
+        select(Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id)
+        .group_by(Delivery.status)
+    )
+    found = dict(session.execute(query).all())
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def unfinished(session: Session, edition_id: int) -> bool:
+    """Whether any delivery of the edition may still be sent (cheap: one index probe)."""
+    query = (
+        select(Delivery.delivery_id)
+        .where(Delivery.edition_id == edition_id, Delivery.status.in_(UNFINISHED))
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerProgress:
+    """What one sender (a `digest send` run, or a Celery worker process) did for an edition."""
+
+    owner: str
+    counts: dict[str, int]
+    in_flight: int
+
+
+def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress]:
+    """Outcomes recorded by each sender, and the rows each holds right now."""
+    done = session.execute(
+        select(Delivery.handled_by, Delivery.status, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.handled_by.is_not(None))
+        .group_by(Delivery.handled_by, Delivery.status)
+    ).all()
+    holding = session.execute(
+        select(Delivery.lease_owner, func.count())
+        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
+        .group_by(Delivery.lease_owner)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for owner, status, n in done:
+        counts.setdefault(owner, {})[status] = n
+    flight = {owner: n for owner, n in holding if owner}
+    return [
+        WorkerProgress(owner, counts.get(owner, {}), flight.get(owner, 0))
+        for owner in sorted(set(counts) | set(flight))
+    ]
+
+
+def has_deliveries(session: Session, edition_id: int) -> bool:
+    query = select(Delivery.delivery_id).where(Delivery.edition_id == edition_id).limit(1)
+    return session.scalar(query) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    email: str
+    state: str
+    code: int | None
+    reason: str | None
+
+
+def failures(session: Session, edition_id: int) -> Sequence[Failure]:
+    """Deliveries that ended, or may end, without a message: with their reasons."""
+    rows = session.execute(
+        select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.reason)
+        .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status.in_(("deferred", "failed", "ambiguous", "expired", "quarantined")),
+        )
+        .order_by(Delivery.delivery_id)
+    )
+    return [Failure(*row) for row in rows]
