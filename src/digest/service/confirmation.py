@@ -4,20 +4,17 @@ nothing else is sent to it until then."""
 import html
 from email.utils import make_msgid
 
-from digest.core.links import link_token
 from digest.errors import SubscriberError
 from digest.mime import Envelope, Mailbox, message_bytes
 from digest.service.app import App
 from digest.service.courier import transport_for
-from digest.service.messages import dkim_key, message_domain
+from digest.service.messages import dkim_key, message_domain, subscriber_link
 from digest.service.subscribers import subscribe
 from digest.store.subscribers import find_subscriber
 
 
 def confirmation_link(app: App, subscriber_id: int, secret: str) -> str:
-    base = str(app.settings.web.base_url).rstrip("/")
-    site = app.settings.web.link_secret.get_secret_value()
-    return f"{base}/confirm/{link_token(secret, 'confirm', subscriber_id, site_secret=site)}"
+    return subscriber_link(app.settings, "confirm", subscriber_id, secret)
 
 
 def send_confirmation(app: App, email: str) -> str:

@@ -70,20 +70,26 @@ def dkim_key(settings: Settings) -> DkimKey | None:
     return key
 
 
+def subscriber_path(settings: Settings, purpose: str, subscriber_id: int, secret: str) -> str:
+    """`/<purpose>/<token>`: a subscriber's signed link, under the site's link secret."""
+    site = settings.web.link_secret.get_secret_value()
+    return f"/{purpose}/{link_token(secret, purpose, subscriber_id, site_secret=site)}"
+
+
+def subscriber_link(settings: Settings, purpose: str, subscriber_id: int, secret: str) -> str:
+    base = str(settings.web.base_url).rstrip("/")
+    return base + subscriber_path(settings, purpose, subscriber_id, secret)
+
+
 def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict[str, str]:
     """The recipient's personal values: greeting, address and signed links."""
-    base = str(app.settings.web.base_url).rstrip("/")
-    site = app.settings.web.link_secret.get_secret_value()
-
-    def link(purpose: str) -> str:
-        token = link_token(recipient.secret, purpose, recipient.subscriber_id, site_secret=site)
-        return f"{base}/{purpose}/{token}"
-
+    settings, who = app.settings, (recipient.subscriber_id, recipient.secret)
+    base = str(settings.web.base_url).rstrip("/")
     return {
         "name": recipient.name or "reader",
         "email": recipient.email,
-        "unsubscribe_url": link("unsubscribe"),
-        "preferences_url": link("preferences"),
+        "unsubscribe_url": subscriber_link(settings, "unsubscribe", *who),
+        "preferences_url": subscriber_link(settings, "preferences", *who),
         "web_url": f"{base}/editions/{edition.name}/{edition.day}",
     }
 

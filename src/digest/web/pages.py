@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from digest.core.links import link_token, verify_token
+from digest.core.links import verify_token
 from digest.errors import DigestError, SubscriberError
 from digest.render import Rendered
 from digest.service.app import App
 from digest.service.confirmation import request_subscription
+from digest.service.messages import subscriber_path
 from digest.service.subscribers import update
 from digest.store.editions import find_edition, sent_editions
 from digest.store.tables import EditionRow, Subscriber
@@ -58,14 +59,14 @@ def public_routes(app: App, views: Views) -> list[Route]:
         if found is None:
             return invalid(request)
         if request.method == "GET":
-            preferences = link_token(
-                found.secret, "preferences", found.subscriber_id, site_secret=site
+            preferences = subscriber_path(
+                settings, "preferences", found.subscriber_id, found.secret
             )
             return views.page(
                 request,
                 "unsubscribe.html",
                 email=found.email,
-                preferences_url=f"/preferences/{preferences}",
+                preferences_url=preferences,
             )
         if found.status != "unsubscribed":
             update(app, found.email, status="unsubscribed")
@@ -105,8 +106,8 @@ def public_routes(app: App, views: Views) -> list[Route]:
             except DigestError as exc:
                 error, status = str(exc), 400
             found = subscriber("preferences", token) or found
-        unsubscribe_token = link_token(
-            found.secret, "unsubscribe", found.subscriber_id, site_secret=site
+        unsubscribe_path = subscriber_path(
+            settings, "unsubscribe", found.subscriber_id, found.secret
         )
         return views.page(
             request,
@@ -123,7 +124,7 @@ def public_routes(app: App, views: Views) -> list[Route]:
             zones=_ZONES,
             default_time=f"{settings.edition.send_time:%H:%M}",
             default_timezone=settings.edition.timezone,
-            unsubscribe_path=f"/unsubscribe/{unsubscribe_token}",
+            unsubscribe_path=unsubscribe_path,
         )
 
     async def confirm(request: Request) -> Response:
