@@ -20,8 +20,10 @@ def main() -> None:
     pairs = clustering_report()
     print(
         f"same-story pairs: precision {pairs.precision:.2f}, recall {pairs.recall:.2f} "
-        f"({pairs.predicted} predicted, {pairs.expected} labelled)"
+        f"({pairs.predicted} folded, {pairs.related_folded} of them related; "
+        f"{pairs.expected} labelled)"
     )
+    print(f"  strict precision (related pairs counted as wrong): {pairs.strict_precision:.2f}")
     for a, b in pairs.false_pairs:
         print(f"  folded but different: {a!r} / {b!r}")
     for a, b in pairs.missed_pairs:

@@ -15,7 +15,7 @@ from pathlib import Path
 from digest.config import Settings, load_settings
 from digest.core.articles import Article
 from digest.core.clustering import Doc, cluster
-from digest.core.sections import classify, off_topic_pattern
+from digest.core.sections import classify, terms_pattern
 from digest.ingest.feeds import parse_feed
 from digest.ingest.textdump import parse_text_dump
 
@@ -34,6 +34,7 @@ class Labelled:
     article: Article
     section: str
     story: str | None
+    thread: str | None
 
 
 def labelled_items() -> list[Labelled]:
@@ -45,7 +46,9 @@ def labelled_items() -> list[Labelled]:
         if feed not in parsed:
             parsed[feed] = _articles(feed, start_id=number * 1000)
         key = label["url"] or label["guid"] or feed
-        items.append(Labelled(feed, parsed[feed][key], label["section"], label["story"]))
+        items.append(
+            Labelled(feed, parsed[feed][key], label["section"], label["story"], label["thread"])
+        )
     return items
 
 
@@ -75,7 +78,7 @@ def _articles(feed: str, start_id: int) -> dict[str, Article]:
 
 def predicted_section(item: Labelled, settings: Settings) -> str:
     a = item.article
-    off_topic = off_topic_pattern(settings.classification.off_topic)
+    off_topic = terms_pattern(settings.classification.off_topic)
     verdict = classify(a.title, a.text, settings.section_rules(), a.summary, off_topic)
     return verdict.primary or "none"
 
@@ -115,14 +118,21 @@ def classification_report(
 class PairScores:
     precision: float
     recall: float
+    strict_precision: float
     predicted: int
     expected: int
+    related_folded: int
     false_pairs: list[tuple[str, str]]
     missed_pairs: list[tuple[str, str]]
 
 
 def clustering_report(settings: Settings | None = None) -> PairScores:
-    """Pairwise precision and recall of "same story" within each day's articles."""
+    """Pairwise precision and recall of "same story" within each day's articles.
+
+    Two reports of one story are a labelled pair. Two articles of one thread (the same ongoing
+    event) that are not one story are related: folding them or keeping them apart are both
+    defensible, so `precision` leaves them out and `strict_precision` counts them as wrong.
+    """
     settings = settings or load_settings()
     rules = settings.editorial_rules().clustering
     groups: dict[str, list[Labelled]] = defaultdict(list)
@@ -130,6 +140,7 @@ def clustering_report(settings: Settings | None = None) -> PairScores:
         groups[DAY_GROUPS.get(item.feed, item.feed)].append(item)
     predicted: set[tuple[int, int]] = set()
     expected: set[tuple[int, int]] = set()
+    related: set[tuple[int, int]] = set()
     titles: dict[int, str] = {}
     for items in groups.values():
         docs = [
@@ -139,17 +150,26 @@ def clustering_report(settings: Settings | None = None) -> PairScores:
         for members in cluster(docs, rules):
             ids = sorted(items[m].article.article_id for m in members)
             predicted.update(combinations(ids, 2))
+        for item in items:
+            titles[item.article.article_id] = item.article.title
         for a, b in combinations(items, 2):
-            titles[a.article.article_id] = a.article.title
-            titles[b.article.article_id] = b.article.title
+            pair = (
+                min(a.article.article_id, b.article.article_id),
+                max(a.article.article_id, b.article.article_id),
+            )
             if a.story and a.story == b.story:
-                expected.add(tuple(sorted((a.article.article_id, b.article.article_id))))  # type: ignore[arg-type]
+                expected.add(pair)
+            elif a.thread and a.thread == b.thread:
+                related.add(pair)
     hits = len(predicted & expected)
+    judged = predicted - related
     return PairScores(
-        precision=hits / len(predicted) if predicted else 1.0,
+        precision=hits / len(judged) if judged else 1.0,
         recall=hits / len(expected) if expected else 1.0,
+        strict_precision=hits / len(predicted) if predicted else 1.0,
         predicted=len(predicted),
         expected=len(expected),
-        false_pairs=[(titles[a], titles[b]) for a, b in sorted(predicted - expected)],
+        related_folded=len(predicted & related),
+        false_pairs=[(titles[a], titles[b]) for a, b in sorted(judged - expected)],
         missed_pairs=[(titles[a], titles[b]) for a, b in sorted(expected - predicted)],
     )

@@ -2,10 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-from digest.core.clustering import ClusterRules, Doc, cluster
+from digest.config import load_settings
+from digest.core.clustering import Doc, cluster
 
 T0 = datetime(2024, 8, 8, 9, 0, tzinfo=UTC)
-RULES = ClusterRules()
+RULES = load_settings().editorial_rules().clustering
 
 BACKGROUND = [
     Doc("Chip makers report record quarter on AI demand", "Revenue rose 40 percent.", T0),
@@ -87,3 +88,40 @@ def test_clusters_are_deterministic_and_cover_every_article() -> None:
     first = cluster(docs, RULES)
     assert first == cluster(docs, RULES)
     assert sorted(i for g in first for i in g) == list(range(30))
+
+
+def test_a_newsletter_leading_on_a_story_stays_its_own_item() -> None:
+    report = Doc(
+        "Antiracism protesters gather across Britain after riots",
+        "Thousands of counterprotesters gathered in Britain on Wednesday after a week of "
+        "anti-immigrant riots.",
+        T0,
+    )
+    briefing = Doc(
+        "Thursday Briefing: Antiracism protesters gather across Britain",
+        "Thousands of counterprotesters gathered in Britain after anti-immigrant riots. Plus, "
+        "China's quest for Olympic gold.",
+        T0 + timedelta(hours=2),
+    )
+    live = Doc(
+        "Antiracism protesters gather across Britain – live",
+        "Thousands of counterprotesters gathered in Britain after anti-immigrant riots.",
+        T0 + timedelta(hours=3),
+    )
+    second_report = Doc(
+        "Counterprotesters gather across Britain after anti-immigrant riots",
+        "Thousands of antiracism protesters gathered across Britain on Wednesday.",
+        T0 + timedelta(hours=4),
+    )
+    assert groups([report, briefing, live, second_report]) == [[0, 3]]
+
+
+def test_a_short_headline_inside_a_longer_one_is_no_match() -> None:
+    """'Market Wrap' is contained word for word in 'Market Wrap: Oil prices surge ...'."""
+    a = Doc("Market Wrap", "Shares ended the session little changed.", T0)
+    b = Doc(
+        "Market Wrap: Oil prices surge after OPEC cut",
+        "Crude jumped six percent as producers announced lower quotas.",
+        T0 + timedelta(hours=1),
+    )
+    assert groups([a, b]) == []

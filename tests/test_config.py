@@ -93,6 +93,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[delivery]\ntransport = "pigeon"\n', "delivery.transport: expected 'maildir' or 'smtp'"),
         ('[[sections]]\nkey = "x"\ntitle = "X"\n', "sections.0.terms: required key is missing"),
         ("[smtp\nport = 25\n", "not valid TOML"),
+        (
+            '[clustering]\nroundups = ["briefing", " | "]\n',
+            "clustering.roundups: expected a term with at least one word",
+        ),
         ('[edition]\nsubject = "{{ nope }}"\n', "edition.subject: expected a Jinja pattern"),
         ('[celery]\nbroker_url = "http://x"\n', "celery.broker_url: expected a redis://"),
         (

@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_settings
-from digest.core.sections import SectionRule, classify, compile_term, off_topic_pattern
+from digest.core.sections import SectionRule, classify, compile_term, terms_pattern
 from digest.ingest.textdump import parse_text_dump
 
 SEED = Path(__file__).parent / "data" / "2024-06-24-ukraine-peace-talks.txt"
 SETTINGS = load_settings()
 RULES = SETTINGS.section_rules()
-OFF_TOPIC = off_topic_pattern(SETTINGS.classification.off_topic)
+OFF_TOPIC = terms_pattern(SETTINGS.classification.off_topic)
 
 
 def verdict(title: str, lead: str, body: str = ""):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from rich.table import Table
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
-from digest.core.sections import classify, off_topic_pattern
+from digest.core.sections import classify, terms_pattern
 from digest.service import confirmation, editions, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
@@ -96,7 +96,7 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
     app = app_of(ctx)
     window = editions.window_for(app, day) if day else (None, None)
     rules = app.settings.section_rules()
-    off_topic = off_topic_pattern(app.settings.classification.off_topic)
+    off_topic = terms_pattern(app.settings.classification.off_topic)
     with app.transaction() as session:
         rows = list_articles(session, *window)
         records = [

@@ -172,6 +172,7 @@ class Settings(BaseSettings):
                 similarity=self.clustering.similarity,
                 title_similarity=self.clustering.title_similarity,
                 max_hours_apart=self.clustering.max_hours_apart,
+                roundups=tuple(self.clustering.roundups),
             ),
             ranking=RankingRules(
                 relevance_weight=self.ranking.relevance_weight,

@@ -24,7 +24,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from digest.core.sections import SectionRule, compile_term, off_topic_pattern
+from digest.core.sections import SectionRule, compile_term, terms_pattern
 from digest.resources import resource_path
 
 ENV_PREFIX = "DIGEST_"
@@ -48,6 +48,15 @@ def _database_url(url: str) -> str:
 
 
 Timezone = Annotated[str, AfterValidator(_timezone)]
+
+
+def _terms(value: list[str]) -> list[str]:
+    terms_pattern(value)
+    return value
+
+
+# Phrases such as "kyiv|kiev" or "in pictures", each matched as whole words, case-blind.
+Terms = Annotated[list[str], AfterValidator(_terms)]
 
 
 class _Table(BaseModel):
@@ -156,21 +165,16 @@ class ScheduleSettings(_Table):
 
 
 class ClassificationSettings(_Table):
-    off_topic: list[str] = Field(
+    off_topic: Terms = Field(
         default_factory=lambda: list(_example()["classification"]["off_topic"])
     )
 
-    @field_validator("off_topic")
-    @classmethod
-    def _terms_compile(cls, value: list[str]) -> list[str]:
-        off_topic_pattern(value)
-        return value
-
 
 class ClusteringSettings(_Table):
-    similarity: float = Field(0.4, gt=0, le=1)
+    similarity: float = Field(0.3, gt=0, le=1)
     title_similarity: float = Field(88.0, gt=0, le=100)
     max_hours_apart: float = Field(36.0, gt=0)
+    roundups: Terms = Field(default_factory=lambda: list(_example()["clustering"]["roundups"]))
     prefer: list[Literal["source_weight", "earliest", "longest"]] = [
         "source_weight",
         "earliest",

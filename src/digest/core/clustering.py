@@ -3,8 +3,10 @@
 Articles are compared on their headline and lead as TF-IDF vectors. Candidate pairs come from
 an inverted index of each article's most distinctive words, so a day of thousands of articles
 needs only a few comparisons per article. A pair is the same story when the texts are close
-(cosine similarity) or the headlines nearly match (rapidfuzz), the two were published close
-in time, and their headlines do not name different dates or figures.
+(cosine similarity) and one lead shares a word with the other article, or the headlines nearly
+match (rapidfuzz); the two were published close in time; and their headlines do not name
+different dates or figures. Roundups (newsletters, live blogs, galleries) carry many stories
+at once, so they never fold into one.
 """
 
 import math
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import snowballstemmer
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, utils
 
+from digest.core.sections import terms_pattern
 from digest.core.text import paragraphs
 
 _WORD = re.compile(r"[^\W\d_][\w'’]*|\d[\d,.]*\d|\d", re.UNICODE)
@@ -40,13 +43,18 @@ _STEMMER = snowballstemmer.stemmer("english")
 _INDEX_WORDS = 10
 _MAX_POSTING = 200
 _LEAD_WORDS = 60
+# A fuzzy headline match needs this many words in the shorter headline: "Market Wrap" is
+# contained in "Market Wrap: Oil Prices Surge", and says nothing of the event.
+_MATCHING_TITLE_WORDS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterRules:
-    similarity: float = 0.4
+    similarity: float = 0.3
     title_similarity: float = 88.0
     max_hours_apart: float = 36.0
+    # Headline phrases marking a roundup of many stories, e.g. "briefing", "in pictures".
+    roundups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +95,44 @@ class _UnionFind:
             self.parent[max(a, b)] = min(a, b)
 
 
-def _vectors(docs: Sequence[Doc]) -> list[dict[str, float]]:
-    counts = []
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    vector: dict[str, float]
+    title: frozenset[str]
+    lead: frozenset[str]
+
+
+def _profiles(docs: Sequence[Doc]) -> list[_Profile]:
+    stems = []
     for doc in docs:
         lead = " ".join(" ".join(paragraphs(doc.lead)).split()[:_LEAD_WORDS])
-        # The headline counts twice: it states the event; the lead adds the facts. Stems let
-        # "returns" meet "return" and "Ukrainian" meet "Ukraine".
-        words = _STEMMER.stemWords(_words(doc.title)) * 2 + _STEMMER.stemWords(_words(lead))
-        counts.append(Counter(words))
+        # Stems let "returns" meet "return" and "Ukrainian" meet "Ukraine".
+        stems.append((_STEMMER.stemWords(_words(doc.title)), _STEMMER.stemWords(_words(lead))))
+    # The headline counts twice: it states the event; the lead adds the facts.
+    counts = [Counter(title * 2 + lead) for title, lead in stems]
     df = Counter(word for c in counts for word in c)
     n = len(docs)
-    vectors = []
-    for c in counts:
+    profiles = []
+    for c, (title, lead) in zip(counts, stems, strict=True):
         weights = {w: tf * (math.log((n + 1) / (df[w] + 1)) + 1.0) for w, tf in c.items()}
         norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
-        vectors.append({w: v / norm for w, v in weights.items()})
-    return vectors
+        vector = {w: v / norm for w, v in weights.items()}
+        profiles.append(_Profile(vector, frozenset(title), frozenset(lead)))
+    return profiles
 
 
-def _candidates(vectors: Sequence[dict[str, float]]) -> set[tuple[int, int]]:
+def _facts_meet(a: _Profile, b: _Profile) -> bool:
+    """Whether either lead shares a word with the other article: two similar headlines can
+    share the action ("Senate passes ... bill") while their leads report different facts."""
+    if not a.lead or not b.lead:
+        return True
+    return bool(a.lead & (b.title | b.lead) or b.lead & (a.title | a.lead))
+
+
+def _candidates(profiles: Sequence[_Profile]) -> set[tuple[int, int]]:
     postings: dict[str, list[int]] = defaultdict(list)
-    for i, vector in enumerate(vectors):
+    for i, profile in enumerate(profiles):
+        vector = profile.vector
         for word in sorted(vector, key=lambda w: (-vector[w], w))[:_INDEX_WORDS]:
             postings[word].append(i)
     shared: Counter[tuple[int, int]] = Counter()
@@ -126,27 +151,33 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(v * b.get(w, 0.0) for w, v in a.items())
 
 
-def same_story(
-    a: Doc, b: Doc, va: dict[str, float], vb: dict[str, float], rules: ClusterRules
-) -> bool:
+def _same_story(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) -> bool:
     hours = abs((a.published_at - b.published_at).total_seconds()) / 3600
     if hours > rules.max_hours_apart:
         return False
     ma, mb = _markers(a.title), _markers(b.title)
     if ma and mb and not ma & mb:
         return False
-    if _cosine(va, vb) >= rules.similarity:
+    if _cosine(pa.vector, pb.vector) >= rules.similarity and _facts_meet(pa, pb):
         return True
-    return fuzz.token_set_ratio(a.title.casefold(), b.title.casefold()) >= rules.title_similarity
+    if min(len(_words(a.title)), len(_words(b.title))) < _MATCHING_TITLE_WORDS:
+        return False
+    # Case and punctuation aside: "Wrap:" and "wrap" are one word.
+    ratio = fuzz.token_set_ratio(a.title, b.title, processor=utils.default_process)
+    return ratio >= rules.title_similarity
 
 
 def cluster(docs: Sequence[Doc], rules: ClusterRules) -> list[list[int]]:
     """Groups of indexes into `docs` that report the same story, each sorted, in order of
     their first member; an article alike to no other forms a group of one."""
-    vectors = _vectors(docs)
+    profiles = _profiles(docs)
+    roundup = terms_pattern(rules.roundups)
+    alone = {i for i, doc in enumerate(docs) if roundup and roundup.search(doc.title)}
     groups = _UnionFind(len(docs))
-    for a, b in sorted(_candidates(vectors)):
-        if same_story(docs[a], docs[b], vectors[a], vectors[b], rules):
+    for a, b in sorted(_candidates(profiles)):
+        if a in alone or b in alone:
+            continue
+        if _same_story(docs[a], docs[b], profiles[a], profiles[b], rules):
             groups.union(a, b)
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(docs)):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from digest.core.articles import Article
 from digest.core.clustering import ClusterRules, Doc, cluster
 from digest.core.ranking import RankingRules, rank_story
-from digest.core.sections import Classification, SectionRule, classify, off_topic_pattern
+from digest.core.sections import Classification, SectionRule, classify, terms_pattern
 from digest.core.text import summarize
 
 UTC = ZoneInfo("UTC")
@@ -257,7 +257,7 @@ def build_edition(
     start, end = window
     by_key = {rule.key: rule for rule in rules.sections}
     decisions = {o.article_id: o for o in overrides}
-    off_topic = off_topic_pattern(rules.off_topic)
+    off_topic = terms_pattern(rules.off_topic)
     dropped: list[Dropped] = []
     candidates: list[_Candidate] = []
     for article in sorted(articles, key=lambda a: (a.published_at, a.article_id)):

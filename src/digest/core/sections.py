@@ -21,7 +21,7 @@ LEAD_CHARS = 400
 def _alias_pattern(spec: str) -> str:
     aliases = [a.strip() for a in spec.split("|") if a.strip()]
     if not aliases:
-        raise ValueError(f"empty term {spec!r}")
+        raise ValueError(f"a term with at least one word, not {spec!r}")
     return "|".join(r"\s+".join(re.escape(w) for w in alias.split()) for alias in aliases)
 
 
@@ -187,6 +187,6 @@ def classify(
     )
 
 
-def off_topic_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
-    """One pattern for the terms that mark a story as outside every section."""
+def terms_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    """One whole-word, case-blind pattern matching any of `terms`; None when there are none."""
     return _whole_words([_alias_pattern(t) for t in terms]) if terms else None
