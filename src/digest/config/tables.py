@@ -24,7 +24,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from digest.core.sections import SectionRule, compile_term, terms_pattern
+from digest.core.sections import SectionRule, terms_pattern
 from digest.resources import resource_path
 
 ENV_PREFIX = "DIGEST_"
@@ -295,17 +295,16 @@ class SectionSettings(_Table):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
     title: str = Field(min_length=1)
     terms: dict[str, float] = Field(min_length=1)
-    exclude: list[str] = []
+    exclude: Terms = []
     title_weight: float = Field(3.0, ge=0)
     lead_weight: float = Field(1.0, ge=0)
     min_score: float = Field(5.0, gt=0)
     quota: int | None = Field(None, ge=1, le=100)
 
-    @field_validator("terms", "exclude")
+    @field_validator("terms")
     @classmethod
-    def _terms_compile(cls, value: Any) -> Any:
-        for spec in value:
-            compile_term(spec)
+    def _terms_compile(cls, value: dict[str, float]) -> dict[str, float]:
+        terms_pattern(list(value))
         return value
 
     def rule(self) -> SectionRule:
