@@ -102,6 +102,13 @@ class TestNewYorkTimes:
         assert first.published_at == datetime(2024, 8, 8, 18, 54, tzinfo=UTC)
         assert first.text.startswith("Israel said Hamas fighters were operating near")
 
+    def test_the_text_is_the_description_not_the_photo_caption(
+        self, batches: dict[str, Batch]
+    ) -> None:
+        kursk = next(a for a in batches["nyt_world_2024-08-08.xml"].articles if "Kursk" in a.title)
+        assert kursk.text.startswith("The local government in the Russian region of Kursk")
+        assert "A photo provided by" not in kursk.text
+
     def test_dc_creator_becomes_author(self, batches: dict[str, Batch]) -> None:
         second = batches["nyt_world_2024-08-08.xml"].articles[1]
         assert second.author == "Adam Rasgon, Ben Hubbard, Matthew Mpoke Bigg and Michael Levenson"
@@ -291,6 +298,30 @@ class TestBrokenFeeds:
         [rejection] = batch.rejected
         assert rejection.where == "mini.rss: entry 1"
         assert "no title" in rejection.reason
+
+    def test_full_content_is_the_body_and_a_photo_caption_is_ignored(self) -> None:
+        feed = (
+            b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"'
+            b' xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>'
+            b"<item><title>Story</title><link>https://example.com/a</link>"
+            b"<description>The teaser.</description>"
+            b"<content:encoded><![CDATA[<p>The whole story.</p>]]></content:encoded>"
+            b"<media:description>A caption.</media:description></item>"
+            b"</channel></rss>"
+        )
+        [article] = parse_feed(feed, "mini.rss", 200, 200_000).articles
+        assert (article.text, article.summary) == ("The whole story.", "The teaser.")
+
+    def test_media_description_is_the_text_of_an_entry_with_no_other(self) -> None:
+        feed = (
+            b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">'
+            b"<title>Channel</title><entry><title>Video</title><id>v1</id>"
+            b'<link href="https://example.com/v"/><media:group><media:title>Video</media:title>'
+            b"<media:description>What the video shows.</media:description></media:group>"
+            b"</entry></feed>"
+        )
+        [article] = parse_feed(feed, "videos.atom", 200, 200_000).articles
+        assert article.text == "What the video shows."
 
     def test_well_formed_feed_with_no_items_is_empty_not_an_error(self) -> None:
         batch = parse_feed(

@@ -9,6 +9,7 @@ from xml.sax import SAXParseException
 
 import dateparser
 import feedparser
+from feedparser.namespaces import mediarss
 
 from digest.core.articles import ParsedArticle
 from digest.core.identity import safe_url
@@ -16,6 +17,22 @@ from digest.core.text import one_line
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
 from digest.ingest.sanitize import bounded_html, html_to_text, sanitize_html
+
+
+# feedparser files <media:description> (a photo caption on news feeds) as the item's summary
+# or content, whichever is still free, so a caption replaces the teaser or the story
+# (kurtmckee/feedparser#53). Kept under its own key instead, it stands in only for an item
+# with no text of its own, such as a video feed's entry.
+def _start_media_description(parser: Any, attrs: dict[str, str]) -> None:
+    parser.push("media_description", 1)
+
+
+def _end_media_description(parser: Any) -> None:
+    parser.pop("media_description")
+
+
+mediarss.Namespace._start_media_description = _start_media_description
+mediarss.Namespace._end_media_description = _end_media_description
 
 _READ_MORE = re.compile(r"^(?:continue reading|read more|read the full story)\W*$", re.IGNORECASE)
 
@@ -69,7 +86,9 @@ def _published(entry: Any, language: str) -> datetime | None:
 
 def _body_html(entry: Any) -> str:
     contents = [c.get("value", "") for c in entry.get("content", []) if c.get("value")]
-    return max(contents, key=len) if contents else entry.get("summary", "")
+    if contents:
+        return max(contents, key=len)
+    return entry.get("summary", "") or entry.get("media_description", "")
 
 
 def _without_read_more(text: str) -> str:
