@@ -323,6 +323,20 @@ class TestBrokenFeeds:
         [article] = parse_feed(feed, "videos.atom", 200, 200_000).articles
         assert article.text == "What the video shows."
 
+    def test_an_aggregated_item_is_credited_to_its_outlet(self) -> None:
+        feed = (
+            b'<rss version="2.0"><channel><title>"TCS" - Google News</title>'
+            b"<item><title>TCS pips Accenture to take over Best Buy's India GCC ops - The Times of"
+            b" India</title><link>https://news.google.com/rss/articles/a</link><source url="
+            b'"https://timesofindia.indiatimes.com">The Times of India</source></item>'
+            b"<item><title>Own headline</title><link>https://example.com/b</link></item>"
+            b"</channel></rss>"
+        )
+        aggregated, own = parse_feed(feed, "news.rss", 200, 200_000).articles
+        assert aggregated.source_name == "The Times of India"
+        assert aggregated.title == "TCS pips Accenture to take over Best Buy's India GCC ops"
+        assert (own.source_name, own.title) == ('"TCS" - Google News', "Own headline")
+
     def test_well_formed_feed_with_no_items_is_empty_not_an_error(self) -> None:
         batch = parse_feed(
             b'<rss version="2.0"><channel><title>Quiet</title></channel></rss>', "q", 200, 200_000

@@ -95,6 +95,20 @@ def _without_read_more(text: str) -> str:
     return "\n\n".join(p for p in text.split("\n\n") if not _READ_MORE.match(p))
 
 
+def _outlet(entry: Any, feed: str, title: str, max_depth: int) -> tuple[str, str]:
+    """The outlet an aggregator's item comes from, named by its <source> (Google News, say),
+    and the headline without the " - Outlet" such feeds append to it."""
+    named = entry.get("source", {}).get("title", "")
+    outlet = one_line(html_to_text(sanitize_html(named, max_depth)))
+    if not outlet:
+        return feed, title
+    for separator in (" - ", " – ", " | "):
+        suffix = separator + outlet
+        if title.endswith(suffix) and len(title) > len(suffix):
+            return outlet, title[: -len(suffix)].rstrip()
+    return outlet, title
+
+
 def _entry(entry: Any, source: str, language: str, max_depth: int, max_chars: int) -> ParsedArticle:
     body = _body_html(entry)
     safe, text = bounded_html(body, max_depth, max_chars)
@@ -102,6 +116,7 @@ def _entry(entry: Any, source: str, language: str, max_depth: int, max_chars: in
     title = one_line(html_to_text(sanitize_html(entry.get("title", ""), max_depth)))
     if not title:
         raise IngestError("entry has no title")
+    source, title = _outlet(entry, source, title, max_depth)
     summary_html = entry.get("summary", "")
     summary = text
     if summary_html and summary_html != body:
