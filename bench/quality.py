@@ -1,4 +1,5 @@
-"""Classification and clustering quality on the hand-labelled set (tests/data/labels.jsonl).
+"""Classification and clustering quality on the hand-labelled sets (tests/data/labels.jsonl,
+tests/data/stories.jsonl).
 
 .venv/bin/python bench/quality.py
 """
@@ -8,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from quality import classification_report, clustering_report
+from quality import STORY_SETS, classification_report, clustering_report
 
 
 def main() -> None:
@@ -17,17 +18,18 @@ def main() -> None:
     print("  per class: " + ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()))
     for error in errors:
         print(f"  miss: {error}")
-    pairs = clustering_report()
-    print(
-        f"same-story pairs: precision {pairs.precision:.2f}, recall {pairs.recall:.2f} "
-        f"({pairs.predicted} folded, {pairs.related_folded} of them related; "
-        f"{pairs.expected} labelled)"
-    )
-    print(f"  strict precision (related pairs counted as wrong): {pairs.strict_precision:.2f}")
-    for a, b in pairs.false_pairs:
-        print(f"  folded but different: {a!r} / {b!r}")
-    for a, b in pairs.missed_pairs:
-        print(f"  same but kept apart: {a!r} / {b!r}")
+    for name in STORY_SETS:
+        pairs = clustering_report(name)
+        print(
+            f"same-story pairs, {name}: precision {pairs.precision:.2f}, recall "
+            f"{pairs.recall:.2f} ({pairs.predicted} folded, {pairs.related_folded} of them "
+            f"related; {pairs.expected} labelled)"
+        )
+        print(f"  strict precision (related pairs counted as wrong): {pairs.strict_precision:.2f}")
+        for a, b in pairs.false_pairs:
+            print(f"  folded but different: {a!r} / {b!r}")
+        for a, b in pairs.missed_pairs:
+            print(f"  same but kept apart: {a!r} / {b!r}")
 
 
 if __name__ == "__main__":

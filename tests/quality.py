@@ -1,16 +1,23 @@
-"""Measuring the editorial engine against the hand labels in `tests/data/labels.jsonl`.
+"""Measuring the editorial engine against the hand labels in `tests/data/labels.jsonl`
+(sections and stories of the fixture feeds) and `tests/data/stories.jsonl` (stories of two
+Google News captures, many outlets per story).
 
 Used by `tests/test_quality.py` (which holds the quality bars) and `bench/quality.py` (which
 prints the figures quoted in the README).
 """
 
+import calendar
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from itertools import combinations
 from pathlib import Path
+from typing import Any
+
+import feedparser
 
 from digest.config import Settings, load_settings
 from digest.core.articles import Article
@@ -126,8 +133,101 @@ class PairScores:
     missed_pairs: list[tuple[str, str]]
 
 
-def clustering_report(settings: Settings | None = None) -> PairScores:
-    """Pairwise precision and recall of "same story" within each day's articles.
+@dataclass(frozen=True, slots=True)
+class StoryItem:
+    doc: Doc
+    story: str | None
+    thread: str | None
+
+
+class _OutletList(HTMLParser):
+    """The headlines and outlets of a Google News item's <ol> of coverage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+        self._open: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("a", "font"):
+            self._open, self._text = tag, []
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag != self._open:
+            return
+        text = "".join(self._text).strip()
+        if tag == "a":
+            self.found.append((text, ""))
+        elif self.found:
+            self.found[-1] = (self.found[-1][0], text)
+        self._open = None
+
+
+def _fixture_days() -> list[list[StoryItem]]:
+    """The labelled feed items, one group per day as one edition would see them."""
+    days: dict[str, list[StoryItem]] = defaultdict(list)
+    for item in labelled_items():
+        a = item.article
+        doc = Doc(a.title, a.summary or a.text, a.published_at)
+        days[DAY_GROUPS.get(item.feed, item.feed)].append(StoryItem(doc, item.story, item.thread))
+    return list(days.values())
+
+
+def _story_labels(feed: str) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (DATA / "stories.jsonl").read_text().splitlines()]
+    return [row for row in rows if row["feed"] == feed]
+
+
+def _google_news_coverage(feed: str) -> list[list[StoryItem]]:
+    """Every outlet's headline in a Google News top-stories feed, dated by its item."""
+    parsed = feedparser.parse((DATA / "feeds" / feed).read_bytes())
+    headlines = []
+    for entry in parsed.entries:
+        listing = _OutletList()
+        listing.feed(entry.summary)
+        published = datetime.fromtimestamp(calendar.timegm(entry.published_parsed), UTC)
+        # The list ends in a "View full coverage" link, which names no outlet.
+        headlines += [(title, published) for title, outlet in listing.found if outlet]
+    labels = _story_labels(feed)
+    assert [t for t, _ in headlines] == [row["title"] for row in labels], f"{feed} changed"
+    return [
+        [
+            StoryItem(Doc(title, "", published), row["story"], row["thread"])
+            for (title, published), row in zip(headlines, labels, strict=True)
+        ]
+    ]
+
+
+def _feed_entries(feed: str) -> list[list[StoryItem]]:
+    """A feed's entries as the product ingests them."""
+    found = parse_feed((DATA / "feeds" / feed).read_bytes(), feed, 200, 200_000).articles
+    labels = _story_labels(feed)
+    assert [a.title for a in found] == [row["title"] for row in labels], f"{feed} changed"
+    docs = [Doc(a.title, a.summary or a.text, a.published_at) for a in found]
+    return [
+        [StoryItem(doc, row["story"], row["thread"]) for doc, row in zip(docs, labels, strict=True)]
+    ]
+
+
+# The same-story sets, each a list of days clustered on their own.
+STORY_SETS: dict[str, Callable[[], list[list[StoryItem]]]] = {
+    "fixture feeds (NYT+BBC, Guardian, CNN teasers)": _fixture_days,
+    "Google News top stories 2019 (headlines only)": lambda: _google_news_coverage(
+        "gnews_us_top_2019-11-14.xml"
+    ),
+    "Google News search 2026 (one company's news)": lambda: _feed_entries(
+        "gnews_tcs_search_2026-09-06.xml"
+    ),
+}
+
+
+def clustering_report(name: str, settings: Settings | None = None) -> PairScores:
+    """Pairwise precision and recall of "same story" on one labelled set.
 
     Two reports of one story are a labelled pair. Two articles of one thread (the same ongoing
     event) that are not one story are related: folding them or keeping them apart are both
@@ -135,32 +235,20 @@ def clustering_report(settings: Settings | None = None) -> PairScores:
     """
     settings = settings or load_settings()
     rules = settings.editorial_rules().clustering
-    groups: dict[str, list[Labelled]] = defaultdict(list)
-    for item in labelled_items():
-        groups[DAY_GROUPS.get(item.feed, item.feed)].append(item)
     predicted: set[tuple[int, int]] = set()
     expected: set[tuple[int, int]] = set()
     related: set[tuple[int, int]] = set()
-    titles: dict[int, str] = {}
-    for items in groups.values():
-        docs = [
-            Doc(i.article.title, i.article.summary or i.article.text, i.article.published_at)
-            for i in items
-        ]
-        for members in cluster(docs, rules):
-            ids = sorted(items[m].article.article_id for m in members)
-            predicted.update(combinations(ids, 2))
-        for item in items:
-            titles[item.article.article_id] = item.article.title
-        for a, b in combinations(items, 2):
-            pair = (
-                min(a.article.article_id, b.article.article_id),
-                max(a.article.article_id, b.article.article_id),
-            )
+    titles: list[str] = []
+    for day in STORY_SETS[name]():
+        first = len(titles)
+        titles += [item.doc.title for item in day]
+        for members in cluster([item.doc for item in day], rules):
+            predicted.update(combinations([first + m for m in members], 2))
+        for (i, a), (j, b) in combinations(enumerate(day, start=first), 2):
             if a.story and a.story == b.story:
-                expected.add(pair)
+                expected.add((i, j))
             elif a.thread and a.thread == b.thread:
-                related.add(pair)
+                related.add((i, j))
     hits = len(predicted & expected)
     judged = predicted - related
     return PairScores(
