@@ -125,3 +125,23 @@ def test_a_short_headline_inside_a_longer_one_is_no_match() -> None:
         T0 + timedelta(hours=1),
     )
     assert groups([a, b]) == []
+
+
+def test_one_sum_in_different_currencies_is_the_same_story() -> None:
+    rupees = Doc(
+        "TCS HyperVault to invest ₹70,000 crore in AI data centre campus in Hyderabad",
+        "The campus will have up to 1 GW of capacity.",
+        T0,
+    )
+    dollars = Doc(
+        "TCS unit to invest up to $7.4 billion in AI data centre campus in Hyderabad",
+        "The data centre campus will be built over several years.",
+        T0 + timedelta(hours=2),
+    )
+    assert groups([rupees, dollars]) == [[0, 1]]
+
+
+def test_different_distances_are_different_races() -> None:
+    short = Doc("Lyles wins 100m gold in photo finish", "Noah Lyles won by five thousandths.", T0)
+    longer = Doc("Lyles takes 200m bronze after photo finish", "Noah Lyles had Covid.", T0)
+    assert groups([short, longer]) == []

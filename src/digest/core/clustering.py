@@ -5,8 +5,8 @@ an inverted index of each article's most distinctive words, so a day of thousand
 needs only a few comparisons per article. A pair is the same story when the texts are close
 (cosine similarity) and one lead shares a word with the other article, or the headlines nearly
 match (rapidfuzz); the two were published close in time; and their headlines do not name
-different dates or figures. Roundups (newsletters, live blogs, galleries) carry many stories
-at once, so they never fold into one.
+different dates or figures (sums of money aside: outlets convert and round them). Roundups
+(newsletters, live blogs, galleries) carry many stories at once, so they never fold into one.
 """
 
 import math
@@ -37,6 +37,13 @@ _DISTINCT = frozenset(
     "january february march april may june july august september october november december"
     " jan feb mar apr jun jul aug sep sept oct nov dec"
     " monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_SCALE = r"(?:\s*(?:k|m|bn|b|tn|cr|million|billion|trillion|crore|lakh)\b)?"
+_ROUNDED = re.compile(
+    rf"(?:[$€£¥₹]|\b(?:rs|inr|usd|eur|gbp)\.?)\s*\d[\d,.]*{_SCALE}"
+    rf"|\d[\d,.]*{_SCALE}\s*(?:dollars|euros|pounds|rupees|yen|yuan)\b"
+    r"|\d[\d,.]*\s*(?:bn|tn|million|billion|trillion|crore|lakh)\b",
+    re.IGNORECASE,
 )
 _STEMMER = snowballstemmer.stemmer("english")
 # Words per article kept in the candidate index, and the most articles one word may index.
@@ -75,7 +82,10 @@ def _words(text: str) -> list[str]:
 
 
 def _markers(title: str) -> frozenset[str]:
-    """Dates and figures named in a headline: two headlines naming different ones differ."""
+    """Dates and figures named in a headline: two headlines naming different ones differ.
+    Sums of money and counts in millions are left out, as outlets convert and round them:
+    "$7.4B", "₹70,000 crore" and "700 billion rupees" are one sum."""
+    title = _ROUNDED.sub(" ", title)
     return frozenset(w for w in _words(title) if w in _DISTINCT or w[0].isdigit())
 
 
@@ -100,6 +110,8 @@ class _Profile:
     vector: dict[str, float]
     title: frozenset[str]
     lead: frozenset[str]
+    title_words: int
+    markers: frozenset[str]
 
 
 def _profiles(docs: Sequence[Doc]) -> list[_Profile]:
@@ -113,11 +125,12 @@ def _profiles(docs: Sequence[Doc]) -> list[_Profile]:
     df = Counter(word for c in counts for word in c)
     n = len(docs)
     profiles = []
-    for c, (title, lead) in zip(counts, stems, strict=True):
+    for doc, c, (title, lead) in zip(docs, counts, stems, strict=True):
         weights = {w: tf * (math.log((n + 1) / (df[w] + 1)) + 1.0) for w, tf in c.items()}
         norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
         vector = {w: v / norm for w, v in weights.items()}
-        profiles.append(_Profile(vector, frozenset(title), frozenset(lead)))
+        markers = _markers(doc.title)
+        profiles.append(_Profile(vector, frozenset(title), frozenset(lead), len(title), markers))
     return profiles
 
 
@@ -155,12 +168,11 @@ def _same_story(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules)
     hours = abs((a.published_at - b.published_at).total_seconds()) / 3600
     if hours > rules.max_hours_apart:
         return False
-    ma, mb = _markers(a.title), _markers(b.title)
-    if ma and mb and not ma & mb:
+    if pa.markers and pb.markers and not pa.markers & pb.markers:
         return False
     if _cosine(pa.vector, pb.vector) >= rules.similarity and _facts_meet(pa, pb):
         return True
-    if min(len(_words(a.title)), len(_words(b.title))) < _MATCHING_TITLE_WORDS:
+    if min(pa.title_words, pb.title_words) < _MATCHING_TITLE_WORDS:
         return False
     # Case and punctuation aside: "Wrap:" and "wrap" are one word.
     ratio = fuzz.token_set_ratio(a.title, b.title, processor=utils.default_process)
