@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import digest
 from digest.config import IngestSettings
 from digest.core.articles import ParsedArticle
 from digest.errors import IngestError
@@ -294,3 +295,48 @@ class TestFeedBytesAreNeverAPath:
         path.write_text(str((FEEDS / "nyt_world_2024-08-08.xml").resolve()), encoding="utf-8")
         with pytest.raises(IngestError, match="not a usable feed"):
             load(str(path), IngestOptions(IngestSettings(), "UTC"))
+
+
+class TestFieldLengths:
+    """Longer than the store keeps: refused with the field named, not failing the whole input
+    on PostgreSQL, where columns have a size."""
+
+    @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+    def test_overlong_fields_are_refused_and_the_rest_is_stored(
+        self,
+        tmp_path: Path,
+        backend: str,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        if backend == "postgresql":
+            monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+        assert digest("db", "upgrade").exit_code == 0
+        feed = tmp_path / "long.rss"
+        feed.write_bytes(
+            rss(
+                rss_item("Headline " * 120, "<p>Too long a title.</p>", "https://example.com/1"),
+                rss_item("Fine", "<p>A story.</p>", "https://example.com/2"),
+            )
+        )
+        items = tmp_path / "long.jsonl"
+        base = {"title": "T", "source": "S", "published": "2024-06-24", "text": "Body."}
+        items.write_text(
+            json.dumps({**base, "url": "https://example.com/" + "a" * 2100})
+            + "\n"
+            + json.dumps({**base, "url": "https://example.com/b", "author": "Ann " * 130})
+            + "\n"
+            + json.dumps({**base, "url": "https://example.com/c", "title": "Kept"})
+            + "\n"
+        )
+        result = digest("ingest", str(feed), str(items))
+        assert result.exit_code == 0, result.output
+        assert f"{feed}: entry 1: field 'title': longer than 1,000 characters" in result.output
+        assert f"{items}: line 1: field 'url': longer than 2,048 characters" in result.output
+        assert f"{items}: line 2: field 'author': longer than 500 characters" in result.output
+        listed = digest("articles", "list").output
+        assert "Fine" in listed and "Kept" in listed
+
+    def test_a_feed_with_an_overlong_title_is_refused(self) -> None:
+        with pytest.raises(IngestError, match=r"^t\.rss: the feed's title is longer than 500"):
+            parse_feed(rss(rss_item("A", "<p>b</p>"), title="Name " * 101), "t.rss", DEPTH, 1000)

@@ -3,6 +3,13 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.errors import IngestError
+
+# The longest value the store keeps in each field (its column sizes); longer input is refused.
+MAX_TITLE = 1000
+MAX_NAME = 500
+MAX_LINK = 2048
+
 
 @dataclass(frozen=True, slots=True)
 class Article:
@@ -31,3 +38,15 @@ class ParsedArticle:
     author: str | None = None
     summary: str = ""
     published_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        limits = (
+            ("title", self.title, MAX_TITLE),
+            ("source", self.source_name, MAX_NAME),
+            ("author", self.author, MAX_NAME),
+            ("url", self.url, MAX_LINK),
+            ("guid", self.guid, MAX_LINK),
+        )
+        for name, value, limit in limits:
+            if value and len(value) > limit:
+                raise IngestError(f"field '{name}': longer than {limit:,} characters")

@@ -11,7 +11,7 @@ import dateparser
 import feedparser
 from feedparser.namespaces import mediarss
 
-from digest.core.articles import ParsedArticle
+from digest.core.articles import MAX_NAME, ParsedArticle
 from digest.core.identity import safe_url
 from digest.core.text import one_line
 from digest.errors import IngestError
@@ -45,6 +45,8 @@ def parse_feed(data: bytes, origin: str, max_depth: int, max_chars: int) -> Batc
     if not parsed.get("version") and not parsed.entries:
         raise IngestError(f"{origin}: not an RSS or Atom feed")
     source = one_line(parsed.feed.get("title", "")) or origin
+    if len(source) > MAX_NAME:
+        raise IngestError(f"{origin}: the feed's title is longer than {MAX_NAME:,} characters")
     batch = Batch(origin=origin, kind="feed", title=source)
     language = str(parsed.feed.get("language", ""))
     for number, entry in enumerate(parsed.entries, start=1):

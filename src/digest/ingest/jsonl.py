@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from digest.core.articles import ParsedArticle
+from digest.core.articles import MAX_NAME, MAX_TITLE, ParsedArticle
 from digest.core.identity import safe_url
 from digest.core.text import clean_text, one_line, paragraphs
 from digest.errors import IngestError
@@ -24,9 +24,9 @@ from digest.ingest.sanitize import bounded_html, check_length, text_to_html
 class JsonArticle(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=1000)
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
     url: str = Field(min_length=1)
-    source: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=MAX_NAME)
     published: datetime | date
     text: str | None = None
     html: str | None = None

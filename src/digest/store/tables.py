@@ -19,6 +19,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from digest.core.articles import MAX_LINK, MAX_NAME, MAX_TITLE
+
 # Stable constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,7 +63,7 @@ class Source(Base):
     source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_key: Mapped[str] = mapped_column(String(2048), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(String(MAX_NAME))
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     last_fetched_at: Mapped[datetime | None]
@@ -76,11 +78,11 @@ class ArticleRow(Base):
     article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.source_id"))
-    source_name: Mapped[str] = mapped_column(String(500))
-    url: Mapped[str | None] = mapped_column(String(2048))
-    guid: Mapped[str | None] = mapped_column(String(2048))
-    title: Mapped[str] = mapped_column(String(1000))
-    author: Mapped[str | None] = mapped_column(String(500))
+    source_name: Mapped[str] = mapped_column(String(MAX_NAME))
+    url: Mapped[str | None] = mapped_column(String(MAX_LINK))
+    guid: Mapped[str | None] = mapped_column(String(MAX_LINK))
+    title: Mapped[str] = mapped_column(String(MAX_TITLE))
+    author: Mapped[str | None] = mapped_column(String(MAX_NAME))
     summary: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
