@@ -40,6 +40,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
             else:
                 self._reply(200, NYT, "application/rss+xml", ETag='"v1"')
+        elif self.path == "/huge-validators":
+            long = {"ETag": '"' + "v" * 600 + '"', "Last_Modified": "Thu, " + "x" * 150}
+            self._reply(200, NYT, "application/rss+xml", **long)
         elif self.path == "/moved":
             self._reply(301, b"", "text/plain", Location="/feed")
         elif self.path == "/loop":
@@ -116,3 +119,17 @@ def test_a_feed_is_fetched_conditionally_the_second_time(server: str, tmp_path: 
     assert second.exit_code == 0
     assert "not modified since the last fetch" in second.output
     assert "Total: 0 new" in second.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_validators_too_long_to_keep_do_not_fail_the_fetch(
+    server: str, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "postgresql":
+        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+    runner = CliRunner()
+    runner.invoke(cli, ["db", "upgrade"])
+    for expected in ("60 new", "60 unchanged"):  # fetched in full both times
+        result = runner.invoke(cli, ["ingest", f"{server}/huge-validators"])
+        assert result.exit_code == 0, result.output
+        assert expected in result.output

@@ -9,6 +9,9 @@ from digest.errors import IngestError
 MAX_TITLE = 1000
 MAX_NAME = 500
 MAX_LINK = 2048
+# A source's HTTP validators (ETag, Last-Modified), kept for conditional fetches.
+MAX_ETAG = 500
+MAX_HTTP_DATE = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 
+from digest.core.articles import MAX_ETAG, MAX_HTTP_DATE
 from digest.errors import IngestError
 
 
@@ -17,6 +18,10 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+
+
+def _kept(validator: str | None, limit: int) -> str | None:
+    return validator if validator and len(validator) <= limit else None
 
 
 def read_file(path: Path, max_bytes: int) -> Fetched:
@@ -57,7 +62,11 @@ def fetch_url(
             ) as client,
             client.stream("GET", url) as response,
         ):
-            validators = (response.headers.get("etag"), response.headers.get("last-modified"))
+            # A validator too long to keep is dropped: the next fetch is then a full one.
+            validators = (
+                _kept(response.headers.get("etag"), MAX_ETAG),
+                _kept(response.headers.get("last-modified"), MAX_HTTP_DATE),
+            )
             if response.status_code == 304:
                 return Fetched(
                     b"",

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from digest.core.articles import MAX_LINK, MAX_NAME, MAX_TITLE
+from digest.core.articles import MAX_ETAG, MAX_HTTP_DATE, MAX_LINK, MAX_NAME, MAX_TITLE
 
 # Stable constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -64,8 +64,8 @@ class Source(Base):
     source_key: Mapped[str] = mapped_column(String(2048), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(MAX_NAME))
-    etag: Mapped[str | None] = mapped_column(String(500))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(String(MAX_ETAG))
+    last_modified: Mapped[str | None] = mapped_column(String(MAX_HTTP_DATE))
     last_fetched_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
