@@ -151,6 +151,14 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs on the default SQLite file, then on a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)
+
+
 def copy_samples(dest: Path) -> Path:
     """The bundled samples, copied so a test may add files beside them."""
     return Path(shutil.copytree(SAMPLES, dest / "samples"))

@@ -18,14 +18,12 @@ from smtp_faults import FaultServer
 from test_delivery import STORY, readers, subscribe
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def station(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultServer]:
     """A store (SQLite, then PostgreSQL) whose edition was due a minute ago, with a story from
     two hours ago."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
     now = datetime.now(UTC)
     due = now - timedelta(minutes=1)
     story = {**STORY, "published": (now - timedelta(hours=2)).isoformat()}

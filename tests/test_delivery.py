@@ -326,17 +326,11 @@ def test_a_send_killed_mid_run_resumes_without_losing_or_repeating(
     assert sum(n - 1 for n in counts.values()) <= 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_senders_at_once_send_each_message_once(
-    newsroom: Path,
-    server: FaultServer,
-    backend: str,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    newsroom: Path, server: FaultServer, store_backend: str
 ) -> None:
     """On PostgreSQL the leases are taken with FOR UPDATE SKIP LOCKED."""
-    if backend == "postgresql":
-        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+    if store_backend == "postgresql":
         assert digest("db", "upgrade").exit_code == 0
         assert digest("ingest", str(newsroom / "story.jsonl")).exit_code == 0
     emails = readers(60)

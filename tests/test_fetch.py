@@ -121,12 +121,8 @@ def test_a_feed_is_fetched_conditionally_the_second_time(server: str, tmp_path: 
     assert "Total: 0 new" in second.output
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_validators_too_long_to_keep_do_not_fail_the_fetch(
-    server: str, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if backend == "postgresql":
-        monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+@pytest.mark.usefixtures("store_backend")
+def test_validators_too_long_to_keep_do_not_fail_the_fetch(server: str) -> None:
     runner = CliRunner()
     runner.invoke(cli, ["db", "upgrade"])
     for expected in ("60 new", "60 unchanged"):  # fetched in full both times

@@ -301,16 +301,8 @@ class TestFieldLengths:
     """Longer than the store keeps: refused with the field named, not failing the whole input
     on PostgreSQL, where columns have a size."""
 
-    @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-    def test_overlong_fields_are_refused_and_the_rest_is_stored(
-        self,
-        tmp_path: Path,
-        backend: str,
-        request: pytest.FixtureRequest,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        if backend == "postgresql":
-            monkeypatch.setenv("DIGEST_DATABASE__URL", request.getfixturevalue("postgres_url"))
+    @pytest.mark.usefixtures("store_backend")
+    def test_overlong_fields_are_refused_and_the_rest_is_stored(self, tmp_path: Path) -> None:
         assert digest("db", "upgrade").exit_code == 0
         feed = tmp_path / "long.rss"
         feed.write_bytes(
