@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ TRUNCATED = FEEDS / "reuters_mostread_2020-03-21_truncated.xml"
 WELL_FORMED = sorted(
     p for p in FEEDS.iterdir() if p.suffix in {".xml", ".rss", ".atom"} and p != TRUNCATED
 )
+
+
+def rss_with(title: str, description_html: str) -> bytes:
+    """A one-item RSS feed whose description carries `description_html`, escaped as feeds do."""
+    return (
+        f'<rss version="2.0"><channel><title>T</title><item><title>{title}</title>'
+        f"<link>https://example.com/a</link><description>{escape(description_html)}"
+        "</description></item></channel></rss>"
+    ).encode()
 
 
 def raw_items(path: Path) -> list[bytes]:
@@ -276,6 +286,45 @@ class TestReddit:
         assert first.guid == "t3_157kyrd"
         assert first.text.startswith("Hello all, I recently acquired a 40G switch")
         assert first.published_at == datetime(2023, 7, 23, 17, 38, 30, tzinfo=UTC)
+
+    def test_a_crosspost_of_nothing_but_links_has_no_text(self, batches: dict[str, Batch]) -> None:
+        crosspost = next(
+            a for a in batches["reddit_homelab_2023-07-23.atom"].articles if "[Newbie]" in a.title
+        )
+        assert (crosspost.text, crosspost.summary, crosspost.html) == ("", "", "")
+
+
+class TestGoogleNews:
+    def test_items_are_credited_to_their_outlets(self, batches: dict[str, Batch]) -> None:
+        top = batches["gnews_us_top_2019-11-14.xml"]
+        assert top.title == "Top stories - Google News"
+        second = top.articles[1]
+        assert second.title == "Deval Patrick Announces He Is Running For President In 2020"
+        assert second.source_name == "NPR"
+        assert second.published_at == datetime(2019, 11, 14, 12, 33, tzinfo=UTC)
+
+    def test_a_list_of_other_outlets_headlines_is_not_the_items_text(
+        self, batches: dict[str, Batch]
+    ) -> None:
+        for article in batches["gnews_us_top_2019-11-14.xml"].articles:
+            assert (article.text, article.summary, article.html) == ("", "", "")
+
+    def test_a_description_repeating_the_headline_is_dropped(
+        self, batches: dict[str, Batch]
+    ) -> None:
+        search = batches["gnews_tcs_search_2026-09-06.xml"].articles
+        short = next(a for a in search if a.title == "TCS at VMware Explore 2026")
+        assert short.source_name == "Tata Consultancy Services"
+        assert all(a.text == a.summary == "" for a in search)
+
+    def test_a_teaser_with_a_link_in_it_is_kept(self) -> None:
+        teaser = (
+            "<p>The Senate passed the bill on Tuesday after a long night of votes, "
+            'sending it to the <a href="https://example.com/house">House</a>.</p>'
+        )
+        feed = rss_with("Senate passes the bill", teaser)
+        [article] = parse_feed(feed, "t.rss", 200, 200_000).articles
+        assert article.text.startswith("The Senate passed the bill on Tuesday")
 
 
 class TestBrokenFeeds:

@@ -13,10 +13,10 @@ from feedparser.namespaces import mediarss
 
 from digest.core.articles import MAX_NAME, ParsedArticle
 from digest.core.identity import safe_url
-from digest.core.text import one_line
+from digest.core.text import one_line, squash_spaces
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import bounded_html, html_to_text, sanitize_html
+from digest.ingest.sanitize import bounded_html, html_to_text, link_density, sanitize_html
 
 
 # feedparser files <media:description> (a photo caption on news feeds) as the item's summary
@@ -111,18 +111,35 @@ def _outlet(entry: Any, feed: str, title: str, max_depth: int) -> tuple[str, str
     return outlet, title
 
 
-def _entry(entry: Any, source: str, language: str, max_depth: int, max_chars: int) -> ParsedArticle:
-    body = _body_html(entry)
-    safe, text = bounded_html(body, max_depth, max_chars)
+# A description mostly made of link text lists other pages (an aggregator's coverage of a
+# story: "<a>Headline</a> Outlet" per line); it is navigation, not the entry's own words.
+_LINK_LIST = 0.6
+
+
+def _own_words(safe: str, text: str, title: str, outlet: str) -> str:
+    """A description's text, or nothing if it only lists links or repeats the headline (with
+    the outlet's name, as aggregators do)."""
     text = _without_read_more(text)
+    if link_density(safe) >= _LINK_LIST or squash_spaces(text.removesuffix(outlet)) == title:
+        return ""
+    return text
+
+
+def _entry(entry: Any, source: str, language: str, max_depth: int, max_chars: int) -> ParsedArticle:
     title = one_line(html_to_text(sanitize_html(entry.get("title", ""), max_depth)))
     if not title:
         raise IngestError("entry has no title")
     source, title = _outlet(entry, source, title, max_depth)
+    body = _body_html(entry)
+    safe, text = bounded_html(body, max_depth, max_chars)
+    text = _own_words(safe, text, title, source)
+    if not text:
+        safe = ""
     summary_html = entry.get("summary", "")
     summary = text
     if summary_html and summary_html != body:
-        summary = _without_read_more(html_to_text(sanitize_html(summary_html, max_depth)))
+        safe_summary = sanitize_html(summary_html, max_depth)
+        summary = _own_words(safe_summary, html_to_text(safe_summary), title, source)
     return ParsedArticle(
         title=title,
         text=text,

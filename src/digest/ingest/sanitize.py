@@ -68,6 +68,35 @@ class _TextExtractor(HTMLParser):
         self.parts.append(data.replace("\n", " "))
 
 
+class _LinkText(HTMLParser):
+    """Counts the letters of a fragment, and those inside links."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.linked = self.total = 0
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self.depth += tag == "a"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        letters = sum(c.isalnum() for c in data)
+        self.total += letters
+        self.linked += letters if self.depth else 0
+
+
+def link_density(safe_html: str) -> float:
+    """The share of a fragment's text that is link text: near 1 for a list of links."""
+    counter = _LinkText()
+    counter.feed(safe_html)
+    counter.close()
+    return counter.linked / counter.total if counter.total else 0.0
+
+
 def check_depth(markup: str, limit: int) -> None:
     """Refuse markup nested deeper than `limit`: the sanitiser slows sharply on such input."""
     probe = _DepthProbe(limit)
