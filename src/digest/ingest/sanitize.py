@@ -77,7 +77,8 @@ class _LinkText(HTMLParser):
         self.linked = self.total = 0
 
     def handle_starttag(self, tag: str, attrs: object) -> None:
-        self.depth += tag == "a"
+        if tag == "a":
+            self.depth += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self.depth:
