@@ -317,13 +317,18 @@ class TestGoogleNews:
         assert short.source_name == "Tata Consultancy Services"
         assert all(a.text == a.summary == "" for a in search)
 
-    def test_a_teaser_with_a_link_in_it_is_kept(self) -> None:
-        teaser = (
+    @pytest.mark.parametrize(
+        "teaser",
+        [
             "<p>The Senate passed the bill on Tuesday after a long night of votes, "
-            'sending it to the <a href="https://example.com/house">House</a>.</p>'
-        )
-        feed = rss_with("Senate passes the bill", teaser)
-        [article] = parse_feed(feed, "t.rss", 200, 200_000).articles
+            'sending it to the <a href="https://example.com/house">House</a>.</p>',
+            '<a href="https://example.com/a">The Senate passed the bill on Tuesday after a long '
+            "night of votes.</a>",
+        ],
+        ids=["a link inside", "all one link"],
+    )
+    def test_a_teaser_that_links_somewhere_is_kept(self, teaser: str) -> None:
+        [article] = parse_feed(rss_with("Senate passes", teaser), "t.rss", 200, 200_000).articles
         assert article.text.startswith("The Senate passed the bill on Tuesday")
 
 

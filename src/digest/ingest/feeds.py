@@ -16,7 +16,7 @@ from digest.core.identity import safe_url
 from digest.core.text import one_line, squash_spaces
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
-from digest.ingest.sanitize import bounded_html, html_to_text, link_density, sanitize_html
+from digest.ingest.sanitize import bounded_html, html_to_text, is_link_list, sanitize_html
 
 
 # feedparser files <media:description> (a photo caption on news feeds) as the item's summary
@@ -111,16 +111,11 @@ def _outlet(entry: Any, feed: str, title: str, max_depth: int) -> tuple[str, str
     return outlet, title
 
 
-# A description mostly made of link text lists other pages (an aggregator's coverage of a
-# story: "<a>Headline</a> Outlet" per line); it is navigation, not the entry's own words.
-_LINK_LIST = 0.6
-
-
 def _own_words(safe: str, text: str, title: str, outlet: str) -> str:
     """A description's text, or nothing if it only lists links or repeats the headline (with
     the outlet's name, as aggregators do)."""
     text = _without_read_more(text)
-    if link_density(safe) >= _LINK_LIST or squash_spaces(text.removesuffix(outlet)) == title:
+    if is_link_list(safe) or squash_spaces(text.removesuffix(outlet)) == title:
         return ""
     return text
 

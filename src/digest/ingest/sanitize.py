@@ -68,17 +68,22 @@ class _TextExtractor(HTMLParser):
         self.parts.append(data.replace("\n", " "))
 
 
+# Share of a fragment's text inside links from which it is a list of links.
+_LINK_LIST = 0.6
+
+
 class _LinkText(HTMLParser):
-    """Counts the letters of a fragment, and those inside links."""
+    """Counts the links of a fragment, its letters, and the letters inside links."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.depth = 0
-        self.linked = self.total = 0
+        self.links = self.linked = self.total = 0
 
     def handle_starttag(self, tag: str, attrs: object) -> None:
         if tag == "a":
             self.depth += 1
+            self.links += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self.depth:
@@ -90,12 +95,13 @@ class _LinkText(HTMLParser):
         self.linked += letters if self.depth else 0
 
 
-def link_density(safe_html: str) -> float:
-    """The share of a fragment's text that is link text: near 1 for a list of links."""
+def is_link_list(safe_html: str) -> bool:
+    """Whether a fragment is a list of links (most of its text in two links or more), such
+    as an aggregator's coverage of a story, rather than prose that links somewhere."""
     counter = _LinkText()
     counter.feed(safe_html)
     counter.close()
-    return counter.linked / counter.total if counter.total else 0.0
+    return counter.links >= 2 and counter.linked >= _LINK_LIST * counter.total > 0
 
 
 def check_depth(markup: str, limit: int) -> None:
