@@ -329,6 +329,16 @@ class TestFieldLengths:
         listed = digest("articles", "list").output
         assert "Fine" in listed and "Kept" in listed
 
-    def test_a_feed_with_an_overlong_title_is_refused(self) -> None:
-        with pytest.raises(IngestError, match=r"^t\.rss: the feed's title is longer than 500"):
-            parse_feed(rss(rss_item("A", "<p>b</p>"), title="Name " * 101), "t.rss", DEPTH, 1000)
+    def test_a_feeds_overlong_title_is_shortened_to_name_its_entries(self) -> None:
+        batch = parse_feed(rss(rss_item("A", "<p>b</p>"), title="Name " * 150), "t.rss", DEPTH, 99)
+        [article] = batch.articles
+        assert article.source_name == batch.title
+        assert len(batch.title) <= 500 and batch.title.endswith("Name…")
+
+    @pytest.mark.usefixtures("store_backend")
+    def test_an_input_with_a_long_path_that_fails_is_recorded(self, tmp_path: Path) -> None:
+        assert digest("db", "upgrade").exit_code == 0
+        missing = tmp_path / ("d" * 200) / ("e" * 200) / ("f" * 200 + ".jsonl")
+        result = digest("ingest", str(missing))
+        assert result.exit_code == 1
+        assert "1 of 1 inputs failed" in result.output

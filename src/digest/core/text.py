@@ -47,5 +47,13 @@ def summarize(text: str, limit: int = 320) -> str:
     ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() <= limit]
     if ends and ends[-1] >= limit // 2:
         return window[: ends[-1]].strip()
-    cut = window[:limit].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
-    return cut + "…"
+    return _cut(window, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else cut at a word boundary, with an ellipsis."""
+    return text if len(text) <= limit else _cut(text, limit - 1)
+
+
+def _cut(text: str, width: int) -> str:
+    return text[:width].rsplit(" ", 1)[0].rstrip(" ,;:-–—") + "…"

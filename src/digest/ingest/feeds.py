@@ -13,7 +13,7 @@ from feedparser.namespaces import mediarss
 
 from digest.core.articles import MAX_NAME, ParsedArticle
 from digest.core.identity import safe_url
-from digest.core.text import one_line, squash_spaces
+from digest.core.text import one_line, shorten, squash_spaces
 from digest.errors import IngestError
 from digest.ingest.model import Batch, Rejection
 from digest.ingest.sanitize import bounded_html, html_to_text, is_link_list, sanitize_html
@@ -44,9 +44,7 @@ def parse_feed(data: bytes, origin: str, max_depth: int, max_chars: int) -> Batc
         raise IngestError(f"{origin}: not a usable feed: {_describe(parsed.get('bozo_exception'))}")
     if not parsed.get("version") and not parsed.entries:
         raise IngestError(f"{origin}: not an RSS or Atom feed")
-    source = one_line(parsed.feed.get("title", "")) or origin
-    if len(source) > MAX_NAME:
-        raise IngestError(f"{origin}: the feed's title is longer than {MAX_NAME:,} characters")
+    source = shorten(one_line(parsed.feed.get("title", "")) or origin, MAX_NAME)
     batch = Batch(origin=origin, kind="feed", title=source)
     language = str(parsed.feed.get("language", ""))
     for number, entry in enumerate(parsed.entries, start=1):
@@ -107,8 +105,9 @@ def _outlet(entry: Any, feed: str, title: str, max_depth: int) -> tuple[str, str
     for separator in (" - ", " – ", " | "):
         suffix = separator + outlet
         if title.endswith(suffix) and len(title) > len(suffix):
-            return outlet, title[: -len(suffix)].rstrip()
-    return outlet, title
+            title = title[: -len(suffix)].rstrip()
+            break
+    return shorten(outlet, MAX_NAME), title
 
 
 def _own_words(safe: str, text: str, title: str, outlet: str) -> str:

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from digest.core.articles import Article, ParsedArticle
+from digest.core.articles import MAX_NAME, Article, ParsedArticle
 from digest.core.identity import content_hash, dedup_key
+from digest.core.text import shorten
 from digest.store.tables import ArticleRow, Source
 
 
@@ -24,11 +25,13 @@ def upsert_source(
     session: Session, source_key: str, kind: str, title: str | None, now: datetime
 ) -> Source:
     source = session.scalar(select(Source).where(Source.source_key == source_key))
+    # The title is a label, often the URL or path itself: a long one is shortened to fit.
+    label = shorten(title or source_key, MAX_NAME)
     if source is None:
-        source = Source(source_key=source_key, kind=kind, title=title or source_key, created_at=now)
+        source = Source(source_key=source_key, kind=kind, title=label, created_at=now)
         session.add(source)
     elif title is not None:  # None: the source answered "not modified"; keep what we know
-        source.title, source.kind = title, kind
+        source.title, source.kind = label, kind
     source.last_fetched_at, source.last_error = now, None
     session.flush()
     return source
