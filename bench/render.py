@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.config import Settings
 from digest.core.articles import Article
-from digest.core.edition import build_edition, edition_window
+from digest.core.building import build_edition, edition_window
 from digest.render import Renderer
 from digest.service.app import App
 from digest.service.messages import Recipient, compose, message_template

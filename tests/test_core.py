@@ -7,14 +7,14 @@ import pytest
 
 from digest.config import load_settings
 from digest.core.articles import Article
-from digest.core.edition import (
-    Edition,
+from digest.core.building import (
     EditorialRules,
     Override,
     build_edition,
     edition_window,
     trim_to_budget,
 )
+from digest.core.edition import Edition
 from digest.core.links import link_token, verify_token
 from digest.core.ranking import RankingRules
 from digest.core.text import summarize

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import make_settings
 from digest.core.articles import Article
-from digest.core.edition import build_edition, edition_window
+from digest.core.building import build_edition, edition_window
 from digest.render import Renderer
 from digest.service.app import App
 from digest.service.messages import Recipient, compose, message_template, slot_values_for

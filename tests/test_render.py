@@ -9,7 +9,8 @@ import pytest
 
 from conftest import make_settings
 from digest.core.articles import Article
-from digest.core.edition import Edition, build_edition, edition_window
+from digest.core.building import build_edition, edition_window
+from digest.core.edition import Edition
 from digest.errors import RenderError
 from digest.mime import Envelope, Mailbox, message_bytes
 from digest.render import SLOTS, Renderer

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from digest.config import load_settings
-from digest.core.edition import day_window
+from digest.core.building import day_window
 from digest.errors import DigestError
 from digest.service.app import App
 

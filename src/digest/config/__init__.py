@@ -35,8 +35,8 @@ from digest.config.tables import (
     _example,
     subject_environment,
 )
+from digest.core.building import EditorialRules
 from digest.core.clustering import ClusterRules
-from digest.core.edition import EditorialRules
 from digest.core.ranking import RankingRules
 from digest.core.sections import SectionRule
 from digest.errors import ConfigError

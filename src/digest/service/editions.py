@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from digest.core.edition import Edition, Override, build_edition, edition_window, trim_to_budget
+from digest.core.building import Override, build_edition, edition_window, trim_to_budget
+from digest.core.edition import Edition
 from digest.errors import EditionError, NotApprovedError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
