@@ -14,10 +14,14 @@ DIGEST := $(BIN)/digest
 
 venv: $(STAMP)
 
+# PyTorch goes in first, so the semantic extra finds it instead of pulling the newest build.
+TORCH ?= torch==2.13.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet '$(TORCH)'
+	$(BIN)/python -m pip install --quiet -e '.[dev,semantic]'
 	touch $@
 
 demo: $(STAMP)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
+from digest.config import load_settings
 from quality import STORY_SETS, classification_report, clustering_report
 
 
@@ -18,13 +19,19 @@ def main() -> None:
     print("  per class: " + ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()))
     for error in errors:
         print(f"  miss: {error}")
+    settings = load_settings()
+    words_only = settings.model_copy(
+        update={"clustering": settings.clustering.model_copy(update={"model": ""})}
+    )
     for name in STORY_SETS:
-        pairs = clustering_report(name)
+        pairs = clustering_report(name, settings)
         print(
             f"same-story pairs, {name}: precision {pairs.precision:.2f}, recall "
             f"{pairs.recall:.2f} ({pairs.predicted} folded, {pairs.related_folded} of them "
             f"related; {pairs.expected} labelled)"
         )
+        plain = clustering_report(name, words_only)
+        print(f'  by words only (model = ""): {plain.precision:.2f} / {plain.recall:.2f}')
         print(f"  strict precision (related pairs counted as wrong): {pairs.strict_precision:.2f}")
         for a, b in pairs.false_pairs:
             print(f"  folded but different: {a!r} / {b!r}")

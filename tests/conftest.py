@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated SQLite file, a real SMTP server, and a PostgreSQL database."""
 
+import html
 import json
 import os
 import shutil
@@ -159,6 +160,11 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     return str(request.param)
 
 
+def shows(page: str, headline: str) -> bool:
+    """Whether a page (HTML, or a plain-text part wrapped at 75 columns) shows a headline."""
+    return " ".join(headline.split()) in " ".join(html.unescape(page).split())
+
+
 def copy_samples(dest: Path) -> Path:
     """The bundled samples, copied so a test may add files beside them."""
     return Path(shutil.copytree(SAMPLES, dest / "samples"))
@@ -174,7 +180,7 @@ def digest(*args: str) -> Result:
 
 def write_busy_day(path: Path, day: str) -> Path:
     """A JSONL file of every labelled news item that belongs in a section (real headlines and
-    teasers from the test feeds), re-dated across one day: a digest of 30-odd stories."""
+    teasers from the test feeds), re-dated across one day: a digest of 25-odd stories."""
     from quality import labelled_items
 
     items = [i.article for i in labelled_items() if i.section != "none"]

@@ -10,7 +10,7 @@ import calendar
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from itertools import combinations
@@ -25,6 +25,7 @@ from digest.core.clustering import Doc, cluster
 from digest.core.sections import classify, terms_pattern
 from digest.ingest.feeds import parse_feed
 from digest.ingest.textdump import parse_text_dump
+from digest.semantic import encoder
 
 DATA = Path(__file__).parent / "data"
 SECTIONS = ("ukraine", "congress", "middle_east", "none")
@@ -235,6 +236,7 @@ def clustering_report(name: str, settings: Settings | None = None) -> PairScores
     """
     settings = settings or load_settings()
     rules = settings.editorial_rules().clustering
+    model = settings.clustering.model
     predicted: set[tuple[int, int]] = set()
     expected: set[tuple[int, int]] = set()
     related: set[tuple[int, int]] = set()
@@ -242,7 +244,11 @@ def clustering_report(name: str, settings: Settings | None = None) -> PairScores
     for day in STORY_SETS[name]():
         first = len(titles)
         titles += [item.doc.title for item in day]
-        for members in cluster([item.doc for item in day], rules):
+        docs = [item.doc for item in day]
+        if model:  # as ingest would have embedded them
+            vectors = encoder(model).encode([doc.title for doc in docs])
+            docs = [replace(doc, vector=v) for doc, v in zip(docs, vectors, strict=True)]
+        for members in cluster(docs, rules):
             predicted.update(combinations([first + m for m in members], 2))
         for (i, a), (j, b) in combinations(enumerate(day, start=first), 2):
             if a.story and a.story == b.story:

@@ -17,6 +17,7 @@ from digest.store.subscribers import add_subscriber, list_subscribers
 
 TABLES = {
     "articles",
+    "article_vectors",
     "sources",
     "subscribers",
     "editions",

@@ -18,13 +18,14 @@ def test_section_classification_reaches_the_bar() -> None:
 @pytest.mark.parametrize(
     ("name", "precision", "recall"),
     [
-        # Product bar (0.85) on precision; recall guarded at today's figure: on these short
-        # teasers lexical similarity cannot yet tell many "same event" pairs from "same topic".
-        ("fixture feeds (NYT+BBC, Guardian, CNN teasers)", 0.85, 0.45),
-        # Headlines alone, no lead: both guarded at today's figures, below the bar.
-        ("Google News top stories 2019 (headlines only)", 0.72, 0.60),
+        # Two outlets' one-sentence teasers: 11 of 13 pairs on both counts (0.846), where one
+        # pair moves a figure by 0.08: a hair under the product bar.
+        ("fixture feeds (NYT+BBC, Guardian, CNN teasers)", 0.80, 0.80),
+        # Headlines alone, no lead: recall holds the bar; precision is guarded at today's
+        # figure, below it (deal pages of different retailers fold together).
+        ("Google News top stories 2019 (headlines only)", 0.80, 0.85),
         # Many outlets' headlines on one company's news: both hold the product bar.
-        ("Google News search 2026 (one company's news)", 0.85, 0.85),
+        ("Google News search 2026 (one company's news)", 0.95, 0.95),
     ],
 )
 def test_story_clustering_folds_the_same_story_and_only_it(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import SAMPLES, digest
+from conftest import SAMPLES, digest, shows
 from digest.config import load_settings
 from digest.errors import ConfigError
 from digest.service.app import App
@@ -99,13 +99,13 @@ def test_the_frames_text_and_headers_are_the_message_as_sent(
 ) -> None:
     top = edition["sections"][0]["items"][0]["title"]
     frame = client.get(f"{STUDIO}/message.html")
-    assert frame.status_code == 200 and top in frame.text
+    assert frame.status_code == 200 and shows(frame.text, top)
     assert "@media (prefers-color-scheme: dark)" in frame.text
     assert "script-src" not in frame.headers["content-security-policy"]
     dark = client.get(f"{STUDIO}/message.html?scheme=dark")  # the template's dark rules, forced
     assert "@media all" in dark.text and "prefers-color-scheme: dark)" not in dark.text
     text = client.get(f"{STUDIO}?view=text").text
-    assert top in text
+    assert shows(text, top)
     assert '<pre class="plain" id="text">' in text
     headers = client.get(f"{STUDIO}?view=headers").text
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
@@ -119,7 +119,7 @@ def test_variants_and_preview_as_a_subscriber_show_their_exact_message(
     page = client.get(STUDIO)
     assert '<option value="ukraine">ukraine</option>' in page.text  # Ada's choice
     ukraine = client.get(f"{STUDIO}/message.html?variant=ukraine").text
-    assert edition["sections"][0]["items"][0]["title"] in ukraine
+    assert shows(ukraine, edition["sections"][0]["items"][0]["title"])
     assert 'id="middle_east"' not in ukraine
 
     as_ada = client.get(f"{STUDIO}?view=headers&as=ada@example.com").text
@@ -309,7 +309,7 @@ def test_the_public_server_has_no_studio(edition: dict) -> None:  # type: ignore
 
 def test_get_prints_a_studio_page_without_a_server(edition: dict) -> None:  # type: ignore[type-arg]
     text = digest("preview", "--date", DAY, "--get", f"{STUDIO}?view=text")
-    assert text.exit_code == 0 and edition["sections"][0]["items"][0]["title"] in text.output
+    assert text.exit_code == 0 and shows(text.output, edition["sections"][0]["items"][0]["title"])
     listing = digest("preview", "--date", DAY, "--get", "/studio")  # redirected to the list
     assert listing.exit_code == 0 and DAY in listing.output and "frozen" in listing.output
     missing = digest("preview", "--date", DAY, "--get", "/studio/not-a-date")
@@ -336,7 +336,7 @@ def test_preview_serve_listens_and_serves_the_studio(edition: dict) -> None:  # 
         assert announced, "no address announced"
         page = httpx.get(announced[1], timeout=30)
         assert page.status_code == 200
-        assert edition["sections"][0]["items"][0]["title"] in page.text
+        assert shows(page.text, edition["sections"][0]["items"][0]["title"])
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -171,6 +171,8 @@ class Settings(BaseSettings):
             clustering=ClusterRules(
                 similarity=self.clustering.similarity,
                 title_similarity=self.clustering.title_similarity,
+                semantic_similarity=self.clustering.semantic_similarity,
+                cohesion=self.clustering.cohesion,
                 max_hours_apart=self.clustering.max_hours_apart,
                 roundups=tuple(self.clustering.roundups),
             ),

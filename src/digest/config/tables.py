@@ -173,6 +173,9 @@ class ClassificationSettings(_Table):
 class ClusteringSettings(_Table):
     similarity: float = Field(0.3, gt=0, le=1)
     title_similarity: float = Field(88.0, gt=0, le=100)
+    model: str = Field(default_factory=lambda: _example()["clustering"]["model"], max_length=2048)
+    semantic_similarity: float = Field(0.6, gt=0, le=1)
+    cohesion: float = Field(0.44, ge=0, le=1)
     max_hours_apart: float = Field(36.0, gt=0)
     roundups: Terms = Field(default_factory=lambda: list(_example()["clustering"]["roundups"]))
     prefer: list[Literal["source_weight", "earliest", "longest"]] = [

@@ -25,6 +25,8 @@ class Article:
     url: str | None
     published_at: datetime
     summary: str = ""
+    # The headline's embedding (see `digest.core.clustering.Doc`), when a model is in use.
+    vector: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,8 +135,8 @@ def build_edition(
         candidates.append(_Candidate(article, verdict, section, pinned, moved))
     stories = cluster(
         [
-            Doc(c.article.title, c.article.summary or c.article.text, c.article.published_at)
-            for c in candidates
+            Doc(a.title, a.summary or a.text, a.published_at, a.vector)
+            for a in (c.article for c in candidates)
         ],
         rules.clustering,
     )

@@ -4,9 +4,13 @@ Articles are compared on their headline and lead as TF-IDF vectors. Candidate pa
 an inverted index of each article's most distinctive words, so a day of thousands of articles
 needs only a few comparisons per article. A pair is the same story when the texts are close
 (cosine similarity) and one lead shares a word with the other article, or the headlines nearly
-match (rapidfuzz); the two were published close in time; and their headlines do not name
-different dates or figures (sums of money aside: outlets convert and round them). Roundups
-(newsletters, live blogs, galleries) carry many stories at once, so they never fold into one.
+match (rapidfuzz); or, when articles carry sentence embeddings of their headlines, the
+headlines mean nearly the same ("NASA's rover makes a baffling oxygen discovery on Mars" and
+"Nobody knows what's creating oxygen on Mars" share two words but one event). In every case the
+two were published close in time, and their headlines do not name different dates or figures
+(sums of money aside: outlets convert and round them). Roundups (newsletters, live blogs,
+galleries) carry many stories at once, so they never fold into one. Groups grow from the
+closest pairs, and two groups join only when their headlines are alike on average.
 """
 
 import math
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import snowballstemmer
 from rapidfuzz import fuzz, utils
 
@@ -53,6 +58,9 @@ _LEAD_WORDS = 60
 # A fuzzy headline match needs this many words in the shorter headline: "Market Wrap" is
 # contained in "Market Wrap: Oil Prices Surge", and says nothing of the event.
 _MATCHING_TITLE_WORDS = 4
+# Headline embeddings are compared this many at a time, so a day of thousands never holds the
+# whole similarity matrix at once.
+_BLOCK = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,10 @@ class ClusterRules:
     similarity: float = 0.3
     title_similarity: float = 88.0
     max_hours_apart: float = 36.0
+    # Cosine of two headlines' embeddings from which they report the same story.
+    semantic_similarity: float = 0.6
+    # The average cosine two groups' headlines need to become one story.
+    cohesion: float = 0.44
     # Headline phrases marking a roundup of many stories, e.g. "briefing", "in pictures".
     roundups: tuple[str, ...] = ()
 
@@ -71,6 +83,8 @@ class Doc:
     title: str
     lead: str
     published_at: datetime
+    # The headline's unit-length embedding (float32 bytes), when a model is in use.
+    vector: bytes | None = None
 
 
 def _words(text: str) -> list[str]:
@@ -87,22 +101,6 @@ def _markers(title: str) -> frozenset[str]:
     "$7.4B", "₹70,000 crore" and "700 billion rupees" are one sum."""
     title = _ROUNDED.sub(" ", title)
     return frozenset(w for w in _words(title) if w in _DISTINCT or w[0].isdigit())
-
-
-class _UnionFind:
-    def __init__(self, size: int) -> None:
-        self.parent = list(range(size))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +162,42 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(v * b.get(w, 0.0) for w, v in a.items())
 
 
-def _same_story(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) -> bool:
+class _Meanings:
+    """The headline embeddings of the articles that have one."""
+
+    def __init__(self, docs: Sequence[Doc]) -> None:
+        self.row = {i: n for n, i in enumerate(i for i, d in enumerate(docs) if d.vector)}
+        vectors = [np.frombuffer(d.vector, dtype=np.float32) for d in docs if d.vector]
+        self.matrix = np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+
+    def pairs(self, threshold: float) -> dict[tuple[int, int], float]:
+        """Pairs of articles whose headlines are at least `threshold` alike, with their cosine."""
+        index = list(self.row)
+        found = {}
+        for start in range(0, len(index), _BLOCK):
+            scores = self.matrix[start : start + _BLOCK] @ self.matrix.T
+            for row, column in zip(*np.nonzero(scores >= threshold), strict=True):
+                a, b = index[start + int(row)], index[int(column)]
+                if a < b:
+                    found[(a, b)] = float(scores[row, column])
+        return found
+
+    def sum(self, i: int) -> tuple[np.ndarray, int]:
+        """Article `i`'s embedding, and 1; or nothing, and 0: a group's running total."""
+        if i in self.row:
+            return self.matrix[self.row[i]].copy(), 1
+        return np.zeros(self.matrix.shape[1], dtype=np.float32), 0
+
+
+def _may_match(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) -> bool:
+    """Whether time and headline figures allow two articles to be one story at all."""
     hours = abs((a.published_at - b.published_at).total_seconds()) / 3600
     if hours > rules.max_hours_apart:
         return False
-    if pa.markers and pb.markers and not pa.markers & pb.markers:
-        return False
+    return not (pa.markers and pb.markers and not pa.markers & pb.markers)
+
+
+def _same_words(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) -> bool:
     if _cosine(pa.vector, pb.vector) >= rules.similarity and _facts_meet(pa, pb):
         return True
     if min(pa.title_words, pb.title_words) < _MATCHING_TITLE_WORDS:
@@ -185,13 +213,35 @@ def cluster(docs: Sequence[Doc], rules: ClusterRules) -> list[list[int]]:
     profiles = _profiles(docs)
     roundup = terms_pattern(rules.roundups)
     alone = {i for i, doc in enumerate(docs) if roundup and roundup.search(doc.title)}
-    groups = _UnionFind(len(docs))
-    for a, b in sorted(_candidates(profiles)):
+    meanings = _Meanings(docs)
+    meant_alike = meanings.pairs(rules.semantic_similarity)
+    links = []
+    for a, b in sorted(_candidates(profiles) | meant_alike.keys()):
         if a in alone or b in alone:
             continue
-        if _same_story(docs[a], docs[b], profiles[a], profiles[b], rules):
-            groups.union(a, b)
-    members: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(docs)):
-        members[groups.find(i)].append(i)
-    return sorted(members.values())
+        pa, pb = profiles[a], profiles[b]
+        if not _may_match(docs[a], docs[b], pa, pb, rules):
+            continue
+        if (a, b) in meant_alike:
+            links.append((meant_alike[(a, b)], a, b))
+        elif _same_words(docs[a], docs[b], pa, pb, rules):
+            links.append((_cosine(pa.vector, pb.vector), a, b))
+    # The closest pairs join first. A looser pair then joins two groups only if their
+    # headlines are alike on average: one shared name or angle ("Trump courts a tyrant" /
+    # "court rules on Trump's taxes") does not chain two events into one story. The average
+    # cosine over all cross pairs is the dot product of the groups' sums over their sizes.
+    owner = list(range(len(docs)))
+    members = {i: [i] for i in range(len(docs))}
+    sums = {i: meanings.sum(i) for i in range(len(docs))}
+    for _, a, b in sorted(links, key=lambda link: (-link[0], link[1], link[2])):
+        keep, gone = sorted((owner[a], owner[b]))
+        if keep == gone:
+            continue
+        (total, count), (other, others) = sums[keep], sums[gone]
+        if count and others and float(total @ other) < rules.cohesion * count * others:
+            continue
+        for i in members[gone]:
+            owner[i] = keep
+        members[keep] += members.pop(gone)
+        sums[keep] = (total + sums.pop(gone)[0], count + others)
+    return sorted(sorted(group) for group in members.values())

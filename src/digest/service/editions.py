@@ -18,6 +18,7 @@ from digest.service.messages import (
     message_template,
     slot_values_for,
 )
+from digest.service.vectors import embed
 from digest.store.articles import articles_between, articles_by_id
 from digest.store.editions import (
     clear_override,
@@ -55,12 +56,13 @@ def _compose(
     trim: bool,
 ) -> Edition:
     settings = app.settings
-    articles = articles_between(session, *window)
+    model = settings.clustering.model
+    articles = articles_between(session, *window, model)
     # A pinned article from outside the window is still the editor's choice.
     missing = {o.article_id for o in overrides if o.action == "pin"} - {
         a.article_id for a in articles
     }
-    articles += articles_by_id(session, missing)
+    articles += articles_by_id(session, missing, model)
     return build_edition(
         articles,
         settings.editorial_rules(),
@@ -91,7 +93,14 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
     renderer = Renderer(settings)
     with app.transaction() as session:
         row = find_edition(session, settings.edition.name, day)
-        if row is not None and not rebuild:
+    if row is not None and not rebuild:
+        return _built(row, created=False)
+    # Articles stored before the model was in use get their headline vectors first, outside
+    # the build's transaction: embedding takes seconds.
+    embed(app, window=window_for(app, day))
+    with app.transaction() as session:
+        row = find_edition(session, settings.edition.name, day)
+        if row is not None and not rebuild:  # built meanwhile by another process
             return _built(row, created=False)
         _refuse_once_sending(session, row)
         overrides = [
@@ -164,6 +173,7 @@ def _built(row: EditionRow, created: bool) -> Built:
 
 def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
     """An edition over any window, for analysis: not frozen, nothing sent."""
+    embed(app, window=(since, until))
     with app.transaction() as session:
         edition = _compose(app, session, (since, until), None, [], trim)
     if trim and edition.item_count:

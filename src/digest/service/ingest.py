@@ -8,6 +8,7 @@ from digest.errors import IngestError
 from digest.ingest.inputs import IngestOptions, expand, is_url, load
 from digest.ingest.model import Batch, Rejection
 from digest.service.app import App
+from digest.service.vectors import embed, require_model
 from digest.store.articles import (
     record_source_error,
     record_validators,
@@ -69,6 +70,7 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
     """Ingest every input; a failing input is reported and the others still go in."""
     options = IngestOptions(app.settings.ingest, app.settings.edition.timezone, source_name)
     report = IngestReport()
+    require_model(app)
     for spec in expand(specs):
         now = app.now()
         key = _source_key(spec)
@@ -91,6 +93,7 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
             stale = _set_aside_if_stale(batch, now, app.settings.ingest.stale_feed_hours)
             source.last_error = stale
             counts = upsert_articles(session, source, batch.articles, now)
+        embed(app, article_ids=counts.retitled_ids)
         report.inputs.append(
             InputResult(
                 spec, batch.kind, counts.new, counts.updated, counts.unchanged, batch.rejected

@@ -4,13 +4,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.core.articles import MAX_NAME, Article, ParsedArticle
 from digest.core.identity import content_hash, dedup_key
 from digest.core.text import shorten
-from digest.store.tables import ArticleRow, Source
+from digest.store.tables import ArticleRow, ArticleVector, Source
 
 
 @dataclass(slots=True)
@@ -18,7 +18,8 @@ class UpsertCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    new_ids: list[int] = field(default_factory=list)
+    # New articles, and those whose headline changed.
+    retitled_ids: list[int] = field(default_factory=list)
 
 
 def upsert_source(
@@ -77,8 +78,14 @@ def upsert_articles(
             session.add(row)
             session.flush()
             counts.new += 1
-            counts.new_ids.append(row.article_id)
+            counts.retitled_ids.append(row.article_id)
         elif row.content_hash != digest or row.published_at != article.published_at:
+            if row.title != article.title:
+                # Its headline embedding described the old headline.
+                session.execute(
+                    delete(ArticleVector).where(ArticleVector.article_id == row.article_id)
+                )
+                counts.retitled_ids.append(row.article_id)
             _fill(row, article, source, digest, now)
             counts.updated += 1
         else:
@@ -98,10 +105,10 @@ def _fill(
 
 
 # When an article was published, or, for feeds that give no date, when it was first seen.
-_EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
+EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
 
 
-def _to_article(row: ArticleRow) -> Article:
+def _to_article(row: ArticleRow, vector: bytes | None = None) -> Article:
     return Article(
         article_id=row.article_id,
         title=row.title,
@@ -110,31 +117,44 @@ def _to_article(row: ArticleRow) -> Article:
         url=row.url,
         published_at=row.published_at or row.ingested_at,
         summary=row.summary,
+        vector=vector,
     )
 
 
 def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[ArticleRow]]:
     query = select(ArticleRow)
     if start is not None and end is not None:
-        query = query.where(start <= _EFFECTIVE_AT, end > _EFFECTIVE_AT)
+        query = query.where(start <= EFFECTIVE_AT, end > EFFECTIVE_AT)
     return query
 
 
-def articles_between(session: Session, start: datetime, end: datetime) -> list[Article]:
-    """Articles published (or, undated, first seen) in [start, end), oldest first."""
-    rows = session.scalars(_in_window(start, end).order_by(_EFFECTIVE_AT, ArticleRow.article_id))
-    return [_to_article(row) for row in rows]
+def _with_vectors(session: Session, query: Select[tuple[ArticleRow]], model: str) -> list[Article]:
+    """The articles `query` selects, each with its headline vector from `model`, if any."""
+    if not model:
+        return [_to_article(row) for row in session.scalars(query)]
+    vector = and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
+    rows = session.execute(query.add_columns(ArticleVector.vector).outerjoin(ArticleVector, vector))
+    return [_to_article(row, v) for row, v in rows]
 
 
-def articles_by_id(session: Session, article_ids: Iterable[int]) -> list[Article]:
-    rows = session.scalars(select(ArticleRow).where(ArticleRow.article_id.in_(list(article_ids))))
-    return [_to_article(row) for row in rows]
+def articles_between(
+    session: Session, start: datetime, end: datetime, model: str = ""
+) -> list[Article]:
+    """Articles published (or, undated, first seen) in [start, end), oldest first, with their
+    headline vectors from `model` ("": none)."""
+    query = _in_window(start, end).order_by(EFFECTIVE_AT, ArticleRow.article_id)
+    return _with_vectors(session, query, model)
+
+
+def articles_by_id(session: Session, article_ids: Iterable[int], model: str = "") -> list[Article]:
+    query = select(ArticleRow).where(ArticleRow.article_id.in_(list(article_ids)))
+    return _with_vectors(session, query, model)
 
 
 def list_articles(
     session: Session, start: datetime | None = None, end: datetime | None = None
 ) -> Sequence[ArticleRow]:
-    order = (_EFFECTIVE_AT.desc(), ArticleRow.article_id)
+    order = (EFFECTIVE_AT.desc(), ArticleRow.article_id)
     return session.scalars(_in_window(start, end).order_by(*order)).all()
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -91,6 +92,20 @@ class ArticleRow(Base):
     published_at: Mapped[datetime | None]
     ingested_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ArticleVector(Base):
+    """An article headline's sentence embedding, kept so a build never computes it again. An
+    article holds one, from the model in use; a changed headline loses it."""
+
+    __tablename__ = "article_vectors"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.article_id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(MAX_LINK))
+    # Unit length, float32, little-endian.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Subscriber(Base):

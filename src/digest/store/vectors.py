@@ -1,0 +1,52 @@
+"""Storing and reading headline embeddings (see `digest.semantic`)."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from digest.store.articles import EFFECTIVE_AT
+from digest.store.tables import ArticleRow, ArticleVector
+
+
+def unembedded(
+    session: Session,
+    model: str,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    article_ids: Sequence[int] = (),
+) -> list[tuple[int, str]]:
+    """(id, headline) of the articles in `window` or among `article_ids` that hold no vector
+    from `model`."""
+    vector = and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
+    query = (
+        select(ArticleRow.article_id, ArticleRow.title)
+        .outerjoin(ArticleVector, vector)
+        .where(ArticleVector.article_id.is_(None))
+        .order_by(ArticleRow.article_id)
+    )
+    if window is not None:
+        start, end = window
+        query = query.where(start <= EFFECTIVE_AT, end > EFFECTIVE_AT)
+    else:
+        query = query.where(ArticleRow.article_id.in_(list(article_ids)))
+    return [(row.article_id, row.title) for row in session.execute(query)]
+
+
+def save_vectors(session: Session, model: str, vectors: Iterable[tuple[int, bytes]]) -> None:
+    """Keep each article's vector, replacing one from another model. Two processes embedding
+    the same new article both succeed: the last write wins, and both wrote the same vector."""
+    rows = [{"article_id": i, "model": model, "vector": v} for i, v in vectors]
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(ArticleVector).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ArticleVector.article_id],
+            set_={"model": statement.excluded.model, "vector": statement.excluded.vector},
+        )
+    )

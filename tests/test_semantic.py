@@ -1,0 +1,181 @@
+"""Clustering by meaning: the bundled headline model, and its vectors kept in the store."""
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import digest
+from digest.config import load_settings
+from digest.core.clustering import Doc, cluster
+from digest.errors import ConfigError
+from digest.semantic import BUNDLED, encoder, model_directory, verify_bundled
+
+T0 = datetime(2024, 6, 23, 20, 0, tzinfo=UTC)
+RULES = load_settings().editorial_rules().clustering
+# Two outlets' reports of one strike, with few words in common.
+STRIKE = (
+    ("Russian drones strike Kyiv power grid overnight", "Air defences shot down most of them."),
+    (
+        "Overnight Russian drone attack hits energy infrastructure in Ukraine's capital",
+        "Officials reported outages in several districts.",
+    ),
+)
+
+
+def embedded(*docs: Doc) -> list[Doc]:
+    vectors = encoder(BUNDLED).encode([d.title for d in docs])
+    return [Doc(d.title, d.lead, d.published_at, v) for d, v in zip(docs, vectors, strict=True)]
+
+
+def cosine(a: str, b: str) -> float:
+    va, vb = (np.frombuffer(v, dtype=np.float32) for v in encoder(BUNDLED).encode([a, b]))
+    return float(va @ vb)
+
+
+def test_the_bundled_model_gives_the_published_similarities() -> None:
+    # The example in the sentence-transformers documentation for all-MiniLM-L6-v2.
+    assert cosine("The weather is lovely today.", "It's so sunny outside!") == pytest.approx(
+        0.6660, abs=1e-3
+    )
+    assert cosine("The weather is lovely today.", "He drove to the stadium.") == pytest.approx(
+        0.1046, abs=1e-3
+    )
+
+
+def test_altered_model_files_are_refused(tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(model_directory(BUNDLED), tmp_path / "model"))
+    verify_bundled(copy)
+    with (copy / "vocab.txt").open("a") as f:
+        f.write("injected\n")
+    with pytest.raises(ConfigError, match=r"vocab\.txt is not the published file"):
+        verify_bundled(copy)
+
+
+def test_headlines_that_mean_the_same_fold_though_they_share_few_words() -> None:
+    docs = [
+        Doc("Nobody knows what's creating oxygen on Mars", "", T0),
+        Doc("NASA's Curiosity rover makes a baffling oxygen discovery on Mars", "", T0),
+        Doc("Ukrainian president dismisses army chief Zaluzhnyi", "", T0),
+        Doc("Zelenskyy fires Ukraine's top general Zaluzhnyi", "", T0 + timedelta(hours=2)),
+        Doc("Central bank in Japan raises rates", "The yen rallied after the decision.", T0),
+    ]
+    assert cluster(docs, RULES) == [[0], [1], [2], [3], [4]]
+    assert cluster(embedded(*docs), RULES) == [[0, 1], [2, 3], [4]]
+
+
+def test_alike_headlines_of_different_events_stay_apart() -> None:
+    docs = embedded(
+        Doc("Fed holds interest rates steady in June", "", T0),
+        Doc("Fed holds interest rates steady in July", "", T0 + timedelta(hours=30)),
+        Doc("Russian drones strike Kyiv power grid overnight", "", T0),
+        Doc("Russian drones strike Kyiv power grid overnight", "", T0 + timedelta(days=3)),
+    )
+    assert [g for g in cluster(docs, RULES) if len(g) > 1] == []
+
+
+def _write_day(path: Path, headlines: list[tuple[str, str]]) -> Path:
+    lines = [
+        json.dumps(
+            {
+                "title": title,
+                "text": lead,
+                "source": f"Outlet {n}",
+                "url": f"https://example.com/{n}",
+                "published": (T0 + timedelta(minutes=30 * n)).isoformat(),
+            }
+        )
+        for n, (title, lead) in enumerate(headlines)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _stored_vectors() -> dict[int, bytes]:
+    engine = create_engine(load_settings().database.url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT article_id, vector FROM article_vectors"))
+        found = {row.article_id: bytes(row.vector) for row in rows}
+    engine.dispose()
+    return found
+
+
+def _stories(day: str = "2024-06-24") -> list[dict]:  # type: ignore[type-arg]
+    built = json.loads(digest("build", "--date", day, "--json").output)
+    return [item for section in built["sections"] for item in section["items"]]
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_ingest_embeds_each_headline_once_and_the_build_folds_by_meaning(
+    tmp_path: Path,
+) -> None:
+    assert digest("db", "upgrade").exit_code == 0
+    day = _write_day(tmp_path / "day.jsonl", list(STRIKE))
+    assert digest("ingest", str(day)).exit_code == 0
+    first = _stored_vectors()
+    assert len(first) == 2 and all(len(v) == 384 * 4 for v in first.values())
+
+    [story] = _stories()
+    assert [d["source"] for d in story["duplicates"]] == ["Outlet 1"]
+
+    # A new headline for the same article gets a new vector; the unchanged one keeps its own.
+    _write_day(
+        day,
+        [STRIKE[0], ("Drone attack on Kyiv leaves thousands without heating", "Outages spread.")],
+    )
+    assert digest("ingest", str(day)).exit_code == 0
+    second = _stored_vectors()
+    assert second.keys() == first.keys()
+    changed = [i for i in first if first[i] != second[i]]
+    assert len(changed) == 1
+
+
+def test_articles_stored_without_a_model_are_embedded_when_the_edition_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert digest("db", "upgrade").exit_code == 0
+    monkeypatch.setenv("DIGEST_CLUSTERING__MODEL", "")
+    assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", list(STRIKE)))).exit_code == 0
+    assert _stored_vectors() == {}
+    assert len(_stories("2024-06-24")) == 2  # words alone keep the two reports apart
+
+    monkeypatch.delenv("DIGEST_CLUSTERING__MODEL")
+    [story] = json.loads(
+        digest("build", "--since", "2024-06-23", "--until", "2024-06-25", "--json").output
+    )["sections"][0]["items"]
+    assert len(story["duplicates"]) == 1
+    assert len(_stored_vectors()) == 2
+
+
+def test_a_model_that_is_not_there_is_a_one_line_error_before_anything_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert digest("db", "upgrade").exit_code == 0
+    monkeypatch.setenv("DIGEST_CLUSTERING__MODEL", str(tmp_path / "no-such-model"))
+    result = digest("ingest", str(_write_day(tmp_path / "day.jsonl", list(STRIKE))))
+    assert result.exit_code != 0
+    assert result.output.strip().count("\n") == 0
+    assert "[clustering] model" in result.output and "no-such-model" in result.output
+    monkeypatch.delenv("DIGEST_CLUSTERING__MODEL")
+    assert digest("articles", "list", "--json").output == ""
+
+
+def test_one_loose_link_does_not_chain_two_events_into_one_story() -> None:
+    venice = Doc(
+        "Venice flooding has city 'on its knees,' Italy to declare state of emergency", "", T0
+    )
+    worst = Doc(
+        "Venice flooding in Italy is the worst in 50 years, and the mayor blames climate change",
+        "",
+        T0,
+    )
+    review = Doc("Flood, fire and plague: Climate change blamed for disasters", "", T0)
+    docs = embedded(venice, worst, review)
+    assert cluster(docs, RULES) == [[0, 1], [2]]
+    # Without the guard, the review joins through its link to the second report.
+    assert cluster(docs, replace(RULES, cohesion=0.0)) == [[0, 1, 2]]
