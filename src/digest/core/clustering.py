@@ -116,7 +116,7 @@ def _profiles(docs: Sequence[Doc]) -> list[_Profile]:
     stems = []
     for doc in docs:
         lead = " ".join(" ".join(paragraphs(doc.lead)).split()[:_LEAD_WORDS])
-        # Stems let "returns" meet "return" and "Ukrainian" meet "Ukraine".
+        # Stems let "returns" meet "return" and "protesters" meet "protest".
         stems.append((_STEMMER.stemWords(_words(doc.title)), _STEMMER.stemWords(_words(lead))))
     # The headline counts twice: it states the event; the lead adds the facts.
     counts = [Counter(title * 2 + lead) for title, lead in stems]
