@@ -96,11 +96,12 @@ def _write_day(path: Path, headlines: list[tuple[str, str]]) -> Path:
     return path
 
 
-def _stored_vectors() -> dict[int, bytes]:
+def _stored(column: str = "vector") -> dict[int, object]:
+    """Each stored headline vector, or the model it came from, by article id."""
     engine = create_engine(load_settings().database.url)
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT article_id, vector FROM article_vectors"))
-        found = {row.article_id: bytes(row.vector) for row in rows}
+        rows = connection.execute(text(f"SELECT article_id, {column} FROM article_vectors"))
+        found = {row[0]: row[1] if column == "model" else bytes(row[1]) for row in rows}
     engine.dispose()
     return found
 
@@ -117,7 +118,7 @@ def test_ingest_embeds_each_headline_once_and_the_build_folds_by_meaning(
     assert digest("db", "upgrade").exit_code == 0
     day = _write_day(tmp_path / "day.jsonl", list(STRIKE))
     assert digest("ingest", str(day)).exit_code == 0
-    first = _stored_vectors()
+    first = _stored()
     assert len(first) == 2 and all(len(v) == 384 * 4 for v in first.values())
 
     [story] = _stories()
@@ -129,10 +130,25 @@ def test_ingest_embeds_each_headline_once_and_the_build_folds_by_meaning(
         [STRIKE[0], ("Drone attack on Kyiv leaves thousands without heating", "Outages spread.")],
     )
     assert digest("ingest", str(day)).exit_code == 0
-    second = _stored_vectors()
+    second = _stored()
     assert second.keys() == first.keys()
     changed = [i for i in first if first[i] != second[i]]
     assert len(changed) == 1
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_another_model_replaces_the_stored_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", list(STRIKE)))).exit_code == 0
+    assert set(_stored("model").values()) == {BUNDLED}
+    # A directory holding a model, named in the settings, as an operator would point at one.
+    elsewhere = shutil.copytree(model_directory(BUNDLED), tmp_path / "my-model")
+    monkeypatch.setenv("DIGEST_CLUSTERING__MODEL", str(elsewhere))
+    [story] = _stories()
+    assert len(story["duplicates"]) == 1
+    assert set(_stored("model").values()) == {str(elsewhere)}
 
 
 def test_articles_stored_without_a_model_are_embedded_when_the_edition_is_built(
@@ -141,7 +157,7 @@ def test_articles_stored_without_a_model_are_embedded_when_the_edition_is_built(
     assert digest("db", "upgrade").exit_code == 0
     monkeypatch.setenv("DIGEST_CLUSTERING__MODEL", "")
     assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", list(STRIKE)))).exit_code == 0
-    assert _stored_vectors() == {}
+    assert _stored() == {}
     assert len(_stories("2024-06-24")) == 2  # words alone keep the two reports apart
 
     monkeypatch.delenv("DIGEST_CLUSTERING__MODEL")
@@ -149,7 +165,7 @@ def test_articles_stored_without_a_model_are_embedded_when_the_edition_is_built(
         digest("build", "--since", "2024-06-23", "--until", "2024-06-25", "--json").output
     )["sections"][0]["items"]
     assert len(story["duplicates"]) == 1
-    assert len(_stored_vectors()) == 2
+    assert len(_stored()) == 2
 
 
 def test_a_model_that_is_not_there_is_a_one_line_error_before_anything_is_stored(
