@@ -74,7 +74,6 @@ class Encoder:
         from transformers.utils import logging
 
         logging.disable_progress_bar()  # loading a file on disk is no news to an operator
-        self.model = model
         self._model: Any = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
         self._model.max_seq_length = _MAX_TOKENS
 

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.core.articles import MAX_NAME, Article, ParsedArticle
@@ -128,12 +128,17 @@ def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[Art
     return query
 
 
+def vector_from(model: str) -> ColumnElement[bool]:
+    """Joins an article to its headline vector, if it holds one from `model`."""
+    return and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
+
+
 def _with_vectors(session: Session, query: Select[tuple[ArticleRow]], model: str) -> list[Article]:
     """The articles `query` selects, each with its headline vector from `model`, if any."""
     if not model:
         return [_to_article(row) for row in session.scalars(query)]
-    vector = and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
-    rows = session.execute(query.add_columns(ArticleVector.vector).outerjoin(ArticleVector, vector))
+    joined = query.add_columns(ArticleVector.vector).outerjoin(ArticleVector, vector_from(model))
+    rows = session.execute(joined)
     return [_to_article(row, v) for row, v in rows]
 
 

@@ -3,12 +3,12 @@
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from digest.store.articles import EFFECTIVE_AT
+from digest.store.articles import EFFECTIVE_AT, vector_from
 from digest.store.tables import ArticleRow, ArticleVector
 
 
@@ -21,10 +21,9 @@ def unembedded(
 ) -> list[tuple[int, str]]:
     """(id, headline) of the articles in `window` or among `article_ids` that hold no vector
     from `model`."""
-    vector = and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
     query = (
         select(ArticleRow.article_id, ArticleRow.title)
-        .outerjoin(ArticleVector, vector)
+        .outerjoin(ArticleVector, vector_from(model))
         .where(ArticleVector.article_id.is_(None))
         .order_by(ArticleRow.article_id)
     )
