@@ -105,7 +105,7 @@ def _fill(
 
 
 # When an article was published, or, for feeds that give no date, when it was first seen.
-EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
+_EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
 
 
 def _to_article(row: ArticleRow, vector: bytes | None = None) -> Article:
@@ -121,10 +121,15 @@ def _to_article(row: ArticleRow, vector: bytes | None = None) -> Article:
     )
 
 
+def in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Published (or, undated, first seen) in [start, end)."""
+    return and_(start <= _EFFECTIVE_AT, end > _EFFECTIVE_AT)
+
+
 def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[ArticleRow]]:
     query = select(ArticleRow)
     if start is not None and end is not None:
-        query = query.where(start <= EFFECTIVE_AT, end > EFFECTIVE_AT)
+        query = query.where(in_window(start, end))
     return query
 
 
@@ -147,7 +152,7 @@ def articles_between(
 ) -> list[Article]:
     """Articles published (or, undated, first seen) in [start, end), oldest first, with their
     headline vectors from `model` ("": none)."""
-    query = _in_window(start, end).order_by(EFFECTIVE_AT, ArticleRow.article_id)
+    query = _in_window(start, end).order_by(_EFFECTIVE_AT, ArticleRow.article_id)
     return _with_vectors(session, query, model)
 
 
@@ -159,7 +164,7 @@ def articles_by_id(session: Session, article_ids: Iterable[int], model: str = ""
 def list_articles(
     session: Session, start: datetime | None = None, end: datetime | None = None
 ) -> Sequence[ArticleRow]:
-    order = (EFFECTIVE_AT.desc(), ArticleRow.article_id)
+    order = (_EFFECTIVE_AT.desc(), ArticleRow.article_id)
     return session.scalars(_in_window(start, end).order_by(*order)).all()
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from digest.store.articles import EFFECTIVE_AT, vector_from
+from digest.store.articles import in_window, vector_from
 from digest.store.tables import ArticleRow, ArticleVector
 
 
@@ -28,8 +28,7 @@ def unembedded(
         .order_by(ArticleRow.article_id)
     )
     if window is not None:
-        start, end = window
-        query = query.where(start <= EFFECTIVE_AT, end > EFFECTIVE_AT)
+        query = query.where(in_window(*window))
     else:
         query = query.where(ArticleRow.article_id.in_(list(article_ids)))
     return [(row.article_id, row.title) for row in session.execute(query)]
