@@ -342,3 +342,19 @@ class TestFieldLengths:
         result = digest("ingest", str(missing))
         assert result.exit_code == 1
         assert "1 of 1 inputs failed" in result.output
+
+    @pytest.mark.usefixtures("store_backend")
+    def test_an_overlong_feed_address_is_refused_and_the_other_inputs_go_in(
+        self, tmp_path: Path
+    ) -> None:
+        assert digest("db", "upgrade").exit_code == 0
+        address = "https://example.com/feed.xml?q=" + "a" * 2100
+        feed = tmp_path / "fine.rss"
+        feed.write_bytes(rss(rss_item("Fine", "<p>A story.</p>", "https://example.com/2")))
+        result = digest("ingest", address, str(feed))
+        assert result.exit_code == 1
+        assert "address longer than 2,048 characters" in result.output
+        assert "1 of 2 inputs failed" in result.output
+        assert "Fine" in digest("articles", "list").output
+        sources = [f["source"] for f in json.loads(digest("status", "--json").output)["feeds"]]
+        assert sources == [str(feed.resolve())]

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from digest.core.articles import MAX_LINK
 from digest.errors import IngestError
 from digest.ingest.inputs import IngestOptions, expand, is_url, load
 from digest.ingest.model import Batch, Rejection
@@ -74,6 +75,11 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
     for spec in expand(specs):
         now = app.now()
         key = _source_key(spec)
+        if len(key) > MAX_LINK:
+            # Too long to be kept as a source, so the failure is reported, not recorded.
+            error = f"{key[:80]}…: address longer than {MAX_LINK:,} characters"
+            report.inputs.append(InputResult(spec, "?", error=error))
+            continue
         with app.transaction() as session:
             validators = source_validators(session, key)
         try:

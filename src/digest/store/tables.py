@@ -62,7 +62,7 @@ class Source(Base):
     __tablename__ = "sources"
 
     source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_key: Mapped[str] = mapped_column(String(2048), unique=True)
+    source_key: Mapped[str] = mapped_column(String(MAX_LINK), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(MAX_NAME))
     etag: Mapped[str | None] = mapped_column(String(MAX_ETAG))
