@@ -59,6 +59,14 @@ HARD_CASES = [
         id="appropriations",
     ),
     pytest.param(
+        "Fed chair warns of mounting debt in testimony to House panel",
+        "Jerome Powell told the House Budget Committee on Thursday that federal debt is on an "
+        "unsustainable path.",
+        "congress",
+        set(),
+        id="witness at a committee hearing",
+    ),
+    pytest.param(
         "Ukrainian high jumper wins Olympic gold in Paris",
         "Yaroslava Mahuchikh cleared 2.00 metres to take the title, a rare moment of joy for "
         "Ukraine.",
