@@ -1,4 +1,5 @@
-"""How long a busy day takes to build: N articles ingested into SQLite, then one edition.
+"""How long a busy day takes to build: N articles ingested into SQLite, then one edition; and
+how long deleting them all again takes (`digest articles prune`).
 
 The articles are the real items of the test feeds, recombined (headline of one, teaser of
 another, spread over the window) so that no two are identical but many share a topic.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from digest.config import Settings
 from digest.ingest.feeds import parse_feed
-from digest.service import editions
+from digest.service import editions, retention
 from digest.service.app import App
 from digest.service.ingest import ingest
 from digest.store import db
@@ -65,6 +66,9 @@ def main(count: int) -> None:
         started = time.perf_counter()
         built = editions.build(app, DAY)
         building = time.perf_counter() - started
+        started = time.perf_counter()
+        _, pruned = retention.prune(app, DAY + timedelta(days=1))
+        pruning = time.perf_counter() - started
         app.close()
     edition = built.edition
     folded = sum(len(i.duplicates) for s in edition.sections for i in s.items)
@@ -74,6 +78,7 @@ def main(count: int) -> None:
         f"({edition.item_count} stories, {folded} duplicates folded, "
         f"{len(edition.dropped)} left out, HTML {built.html_bytes / 1024:.1f} KB)"
     )
+    print(f"prune them all with their vectors: {pruning:.2f} s ({pruned.deleted} deleted)")
 
 
 if __name__ == "__main__":

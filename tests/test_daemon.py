@@ -172,3 +172,25 @@ def test_a_changed_config_file_is_reloaded(tmp_path: Path, station: FaultServer)
     time.sleep(2.5)  # a heartbeat comes every lease_seconds / 3 = 1 s
     logs = stop(process)
     assert "configuration file changed" in logs and "configuration reloaded" in logs
+
+
+def test_the_daemon_deletes_articles_past_keep_days_after_the_edition(
+    tmp_path: Path, station: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE__KEEP_DAYS", "3")
+    old = {
+        **STORY,
+        "title": "Kyiv counts the damage from last week's strikes",
+        "url": "https://example.com/kyiv-last-week",
+        "published": (datetime.now(UTC) - timedelta(days=10)).isoformat(),
+    }
+    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
+    assert digest("ingest", str(tmp_path / "old.jsonl")).exit_code == 0
+    emails = readers(2)
+    subscribe(*emails)
+    process = daemon(tmp_path)
+    wait_for(lambda: set(station.recipients()) == set(emails))
+    logs = stop(process)
+    assert "articles pruned" in logs
+    listed = digest("articles", "list", "--json").output.splitlines()
+    assert [json.loads(line)["url"] for line in listed] == [STORY["url"]]

@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.cli.base import app_of, cli, out
 from digest.config import config_path, load_settings
 from digest.errors import DigestError
-from digest.service import schedule
+from digest.service import retention, schedule
 from digest.service.app import App
 from digest.store import lease, ledger, ledger_status
 from digest.store.articles import list_sources
@@ -123,6 +123,11 @@ class Daemon:
             with self.busy:
                 tick = schedule.run_edition(edition, edition.now(), self._must_stop)
             _event(f"edition {tick.action}", edition=tick.edition_key, detail=tick.detail)
+            day = retention.kept_from(edition)
+            if day is not None:
+                start, pruned = retention.prune(edition, day)
+                if pruned.deleted:
+                    _event("articles pruned", before=start.isoformat(), deleted=pruned.deleted)
 
     def _due(self) -> None:
         if self._may_send() and self.busy.acquire(blocking=False):

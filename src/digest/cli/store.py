@@ -11,7 +11,7 @@ from rich.table import Table
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
 from digest.core.sections import classify, terms_pattern
-from digest.service import confirmation, editions, subscriber_import, subscribers
+from digest.service import confirmation, editions, retention, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
 from digest.store import db
 from digest.store.articles import list_articles
@@ -129,6 +129,37 @@ def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
         )
     out.print(table)
     out.print(f"{len(records)} article(s)")
+
+
+@articles.command("prune")
+@click.option(
+    "--before",
+    "day",
+    type=DAY,
+    help="Keep what editions of this date (YYYY-MM-DD, today, yesterday) and later can use "
+    "(default: [database] keep_days before today).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.pass_context
+def articles_prune(ctx: click.Context, day: date | None, dry_run: bool) -> None:
+    """Delete articles older than any edition from a date on could carry, with their stored
+    headline vectors. Frozen editions keep their content; articles an editor pinned, dropped
+    or moved are kept."""
+    app = app_of(ctx)
+    day = day or retention.kept_from(app)
+    if day is None:
+        raise click.UsageError("give --before DATE, or set [database] keep_days")
+    start, pruned = retention.prune(app, day, dry_run)
+    verb = "Would delete" if dry_run else "Deleted"
+    kept = (
+        f"; kept {plural(pruned.kept, 'article')} that an editor's decision names"
+        if pruned.kept
+        else ""
+    )
+    out.print(
+        f"{verb} {plural(pruned.deleted, 'article')} from before {start:%Y-%m-%d %H:%M} UTC, "
+        f"where the first edition window of {day} begins{kept}."
+    )
 
 
 @cli.group("subscribers", cls=Group)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from digest.core.articles import MAX_NAME, Article, ParsedArticle
 from digest.core.identity import content_hash, dedup_key
 from digest.core.text import shorten
-from digest.store.tables import ArticleRow, ArticleVector, Source
+from digest.store.tables import ArticleRow, ArticleVector, EditionOverride, Source
 
 
 @dataclass(slots=True)
@@ -166,6 +166,26 @@ def list_articles(
 ) -> Sequence[ArticleRow]:
     order = (_EFFECTIVE_AT.desc(), ArticleRow.article_id)
     return session.scalars(_in_window(start, end).order_by(*order)).all()
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    deleted: int
+    # Named by an editor's pin, drop or move, so kept with that record.
+    kept: int
+
+
+def prune_articles(session: Session, before: datetime, dry_run: bool = False) -> Pruned:
+    """Delete the articles published (or, undated, first seen) before `before`, and with them
+    (by the foreign key) their headline vectors; those an editor's decision names stay."""
+    old = before > _EFFECTIVE_AT
+    named = ArticleRow.article_id.in_(select(EditionOverride.article_id))
+    count = select(func.count()).select_from(ArticleRow).where(old)
+    kept = session.scalar(count.where(named)) or 0
+    if dry_run:
+        return Pruned((session.scalar(count) or 0) - kept, kept)
+    deleted = session.execute(delete(ArticleRow).where(old, ~named)).rowcount or 0
+    return Pruned(deleted, kept)
 
 
 def list_sources(session: Session) -> Sequence[Source]:
