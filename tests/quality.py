@@ -1,6 +1,6 @@
 """Measuring the editorial engine against the hand labels in `tests/data/labels.jsonl`
-(sections and stories of the fixture feeds) and `tests/data/stories.jsonl` (stories of two
-Google News captures, many outlets per story).
+(sections and stories of the fixture feeds and of two Yahoo News days) and
+`tests/data/stories.jsonl` (stories of two Google News captures, many outlets per story).
 
 Used by `tests/test_quality.py` (which holds the quality bars) and `bench/quality.py` (which
 prints the figures quoted in the README).
@@ -24,6 +24,7 @@ from digest.core.articles import Article
 from digest.core.clustering import Doc, cluster
 from digest.core.sections import classify, terms_pattern
 from digest.ingest.feeds import parse_feed
+from digest.ingest.jsonl import parse_json
 from digest.ingest.textdump import parse_text_dump
 from digest.semantic import encoder
 
@@ -61,9 +62,13 @@ def labelled_items() -> list[Labelled]:
 
 
 def _articles(feed: str, start_id: int) -> dict[str, Article]:
-    path = DATA / feed if feed.endswith(".txt") else DATA / "feeds" / feed
+    path = DATA / feed if feed.endswith((".txt", ".jsonl")) else DATA / "feeds" / feed
     if feed.endswith(".txt"):
         found = [parse_text_dump(path.read_text(), feed, "UTC", feed)]
+    elif feed.endswith(".jsonl"):
+        found = parse_json(
+            path.read_text(), feed, lines=True, timezone="UTC", max_depth=200, max_chars=200_000
+        ).articles
     else:
         found = parse_feed(path.read_bytes(), feed, 200, 200_000).articles
     articles: dict[str, Article] = {}
@@ -217,7 +222,7 @@ def _feed_entries(feed: str) -> list[list[StoryItem]]:
 
 # The same-story sets, each a list of days clustered on their own.
 STORY_SETS: dict[str, Callable[[], list[list[StoryItem]]]] = {
-    "fixture feeds (NYT+BBC, Guardian, CNN teasers)": _fixture_days,
+    "fixture feeds (NYT+BBC, Guardian, CNN, Yahoo teasers)": _fixture_days,
     "Google News top stories 2019 (headlines only)": lambda: _google_news_coverage(
         "gnews_us_top_2019-11-14.xml"
     ),

@@ -67,6 +67,21 @@ HARD_CASES = [
         id="witness at a committee hearing",
     ),
     pytest.param(
+        "Australian intelligence committee chair barred from visiting China",
+        "The head of the parliamentary intelligence committee said Beijing had refused his visa.",
+        None,
+        set(),
+        id="another country's parliament",
+    ),
+    pytest.param(
+        "Democrats need to stop being such babies about Barack Obama",
+        "Democrats were furious when a candidate cited the failures of the Obama era; "
+        "Republicans enjoyed it.",
+        None,
+        set(),
+        id="party politics",
+    ),
+    pytest.param(
         "Ukrainian high jumper wins Olympic gold in Paris",
         "Yaroslava Mahuchikh cleared 2.00 metres to take the title, a rare moment of joy for "
         "Ukraine.",
@@ -121,6 +136,21 @@ def test_a_passing_mention_deep_in_the_body_is_not_enough() -> None:
     )
     assert result.primary is None
     assert result.scores["ukraine"] >= 5  # enough evidence, but not in headline or lead
+
+
+def test_light_terms_add_to_a_score_but_cannot_place_an_article() -> None:
+    rule = SectionRule.build("congress", "Congress", {"senate": 2.0, "democrats": 0.5})
+    party = "Democrats need a new message, say Democrats in the suburbs and Democrats online."
+    opinion = classify(
+        "Democrats must stop fighting the last war",
+        party,
+        [rule],
+        party + "\n\nA Senate race is mentioned once.\n\nSo is the Senate, again.",
+    )
+    assert opinion.primary is None
+    assert opinion.scores["congress"] >= 5  # enough in all, but no decisive term up front
+    vote = classify("Senate Democrats block the bill", party, [rule])
+    assert vote.primary == "congress"
 
 
 def test_terms_match_whole_words_aliases_and_phrases() -> None:

@@ -55,10 +55,16 @@ class SectionRule:
     # One alternation for all terms, a named group per term: a single pass finds every term.
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
     exclude_pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    # The terms heavy enough to place an article on their own (in its headline, lead and
+    # text); the lighter ones ("democrats", "kremlin") only add to what those found.
+    decisive: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = [f"(?P<t{i}>{_alias_pattern(t.spec)})" for i, t in enumerate(self.terms)]
         object.__setattr__(self, "pattern", _whole_words(groups))
+        alone = self.title_weight + self.lead_weight + 1
+        decisive = {i for i, t in enumerate(self.terms) if t.weight * alone >= self.min_score}
+        object.__setattr__(self, "decisive", frozenset(decisive))
         excluded = [_alias_pattern(s) for s in self.exclude]
         object.__setattr__(self, "exclude_pattern", _whole_words(excluded) if excluded else None)
 
@@ -107,7 +113,7 @@ class Zones:
 class SectionScore:
     score: float
     reasons: tuple[str, ...]
-    prominent: bool  # a term in the headline or the lead
+    prominent: bool  # a decisive term in the headline or the lead
 
 
 def score_section(rule: SectionRule, zones: Zones) -> SectionScore:
@@ -137,7 +143,8 @@ def score_section(rule: SectionRule, zones: Zones) -> SectionScore:
                 where.append(f"{in_text[index]}× in text")
             word = next(z.words[index] for z in (in_headline, in_lead, in_text) if z[index])
             reasons.append(f"'{word}' in {', '.join(where)} (+{gained:g})")
-    return SectionScore(round(score, 3), tuple(reasons), bool(in_headline or in_lead))
+    prominent = not rule.decisive.isdisjoint(in_headline.keys() | in_lead.keys())
+    return SectionScore(round(score, 3), tuple(reasons), prominent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +168,10 @@ def classify(
     summary: str = "",
     off_topic: re.Pattern[str] | None = None,
 ) -> Classification:
-    """Pick the best-scoring section that reaches its minimum with evidence in the headline or
-    lead; other sections that reach their minimum are secondary. `off_topic` (sport, culture)
-    in the headline or lead keeps the article out of every section. Ties go to the section
-    listed first."""
+    """Pick the best-scoring section that reaches its minimum with a decisive term in the
+    headline or lead; other sections that reach their minimum are secondary. `off_topic`
+    (sport, culture) in the headline or lead keeps the article out of every section. Ties go
+    to the section listed first."""
     zones = Zones.of(title, text, summary)
     if off_topic is not None and (
         found := off_topic.search(zones.headline) or off_topic.search(zones.lead)
