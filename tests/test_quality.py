@@ -11,9 +11,9 @@ from quality import classification_report, clustering_report
 
 def test_section_classification_holds_its_figure() -> None:
     score, per_class, errors = classification_report()
-    # 0.923: the product bar (0.95) holds on the test feeds the rules were written against,
-    # not with the Yahoo items labelled afterwards (Congress named only through its members).
-    assert score >= 0.92, "\n".join(errors)
+    # 0.936: the product bar (0.95) holds on the test feeds the rules were written against,
+    # not with the Yahoo items labelled afterwards (Congress named only through a member).
+    assert score >= 0.93, "\n".join(errors)
     assert per_class["none"] >= 0.98  # off-topic stories must not leak into the digest
 
 
