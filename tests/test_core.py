@@ -104,6 +104,19 @@ def test_every_article_is_accounted_for_exactly_once() -> None:
     assert {d.article_id: d.reason for d in edition.dropped} == {5: "no-section"}
 
 
+def test_an_article_left_out_of_every_section_says_what_it_lacked() -> None:
+    war = "\n\n".join(["Visitors admired the boats."] * 5 + ["Ukraine, Kyiv and Ukraine's ports."])
+    light = article(6, "Kremlin comments on shipping", "Freight costs rose.", hours=1)
+    short = article(7, "Lawmakers tour the harbour", "Visitors admired the boats.", hours=2)
+    buried = article(8, "Lawmakers tour the harbour", "Visitors admired the boats.", text=war)
+    details = {d.article_id: d.detail for d in build([light, short, buried]).dropped}
+    assert details == {
+        6: "no decisive term of any section in the headline or lead",
+        7: "best section congress scored 4.5, below its minimum of 5",
+        8: "best section ukraine scored 6, but not on a decisive term in the headline or lead",
+    }
+
+
 def test_one_story_from_two_outlets_becomes_one_item_with_the_other_folded_in() -> None:
     edition = build(KURSK)
     ukraine = next(s for s in edition.sections if s.key == "ukraine")

@@ -128,7 +128,7 @@ def build_edition(
         verdict = classify(article.title, article.text, rules.sections, article.summary, off_topic)
         section = decision.section if decision and decision.section else verdict.primary
         if section is None or section not in by_key:
-            dropped.append(_drop(article, NO_SECTION, _no_section_detail(verdict)))
+            dropped.append(_drop(article, NO_SECTION, _no_section_detail(verdict, by_key)))
             continue
         pinned = decision is not None and decision.action == "pin"
         moved = decision is not None and decision.section not in (None, verdict.primary)
@@ -196,16 +196,18 @@ def _drop(article: Article, reason: str, detail: str) -> Dropped:
     return Dropped(article.article_id, article.url, article.title, reason, detail)
 
 
-def _no_section_detail(verdict: Classification) -> str:
+def _no_section_detail(verdict: Classification, rules: Mapping[str, SectionRule]) -> str:
     if not verdict.scores:
         return "no section configured"
     best = max(verdict.scores, key=lambda k: verdict.scores[k])
     why = verdict.reasons.get(best, ())
-    if why and why[0].startswith(("off-topic", "excluded")):
+    if why and why[0].startswith(("off-topic", "excluded", "no decisive term")):
         return why[0]
+    score, minimum = verdict.scores[best], rules[best].min_score
+    if score < minimum:
+        return f"best section {best} scored {score:g}, below its minimum of {minimum:g}"
     return (
-        f"best section {best} scored {verdict.scores[best]:g}: below its minimum, "
-        "or none of its terms in the headline or lead"
+        f"best section {best} scored {score:g}, but not on a decisive term in the headline or lead"
     )
 
 

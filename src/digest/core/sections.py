@@ -116,18 +116,17 @@ class SectionScore:
     prominent: bool  # a decisive term in the headline or the lead
 
 
-def score_section(rule: SectionRule, zones: Zones) -> SectionScore:
+def score_section(
+    rule: SectionRule, zones: Zones, in_headline: Hits, in_lead: Hits
+) -> SectionScore:
+    """The section's score from its hits in the headline and lead, and in the whole text."""
     if rule.exclude_pattern is not None:
         found = rule.exclude_pattern.search(zones.headline) or rule.exclude_pattern.search(
             zones.lead
         )
         if found:
             return SectionScore(0.0, (f"excluded: '{found.group(0)}' in headline or lead",), False)
-    in_headline, in_lead, in_text = (
-        rule.hits(zones.headline),
-        rule.hits(zones.lead),
-        rule.hits(zones.text),
-    )
+    in_text = rule.hits(zones.text)
     score, reasons = 0.0, []
     for index, term in enumerate(rule.terms):
         mentions = min(in_text[index], MAX_HITS_PER_TERM)
@@ -178,7 +177,16 @@ def classify(
     ):
         reason = (f"off-topic: '{found.group(0)}' in headline or lead",)
         return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: reason for r in rules})
-    results = {rule.key: score_section(rule, zones) for rule in rules}
+    up_front = {rule.key: (rule.hits(zones.headline), rule.hits(zones.lead)) for rule in rules}
+    if all(
+        rule.decisive.isdisjoint(headline.keys() | lead.keys())
+        for rule, (headline, lead) in zip(rules, up_front.values(), strict=True)
+    ):
+        # No section can be the article's, so its text is not read: most of a busy day's
+        # articles end here, and this spares most of the time classifying takes.
+        reason = ("no decisive term of any section in the headline or lead",)
+        return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: reason for r in rules})
+    results = {rule.key: score_section(rule, zones, *up_front[rule.key]) for rule in rules}
     ranked = sorted(
         (-result.score, order, rule.key)
         for order, (rule, result) in enumerate(zip(rules, results.values(), strict=True))
