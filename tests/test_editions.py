@@ -218,3 +218,55 @@ def test_required_approval_holds_the_send_until_an_editor_approves(
     sent = digest("send", "--date", "2024-08-09")
     assert sent.exit_code == 0, sent.output
     assert "1 sent" in digest("report", "--date", "2024-08-09").output
+
+
+WEEK = [
+    ("2024-06-18", "Ukraine opens a new grain corridor from Odesa"),
+    ("2024-06-20", "Kyiv hosts a donor conference on rebuilding power plants"),
+    ("2024-06-22", "Zelensky names a new army commander for the east"),
+    ("2024-06-23", "Russian drones strike Kharkiv overnight, officials say"),
+]
+
+
+def test_an_edition_of_several_covers_its_own_window_under_its_own_title(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[editions]]\nname = "daily"\ncron = "0 7 * * *"\n\n'
+        '[[editions]]\nname = "weekly"\ncron = "0 7 * * mon"\nwindow_hours = 168\n'
+        'title = "The Week in Ukraine"\n'
+    )
+    items = tmp_path / "week.jsonl"
+    items.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "title": title,
+                    "url": f"https://example.com/{day}",
+                    "source": "Wire",
+                    "published": f"{day}T12:00:00+00:00",
+                    "text": f"{title}. Ukrainian officials confirmed it.",
+                }
+            )
+            + "\n"
+            for day, title in WEEK
+        )
+    )
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(items)).exit_code == 0
+    titles = {
+        name: [
+            i["title"]
+            for s in _json(digest("--edition", name, "build", "--date", "2024-06-24", "--json"))[
+                "sections"
+            ]
+            for i in s["items"]
+        ]
+        for name in ("daily", "weekly")
+    }
+    assert titles["daily"] == [WEEK[-1][1]]
+    assert sorted(titles["weekly"]) == sorted(title for _, title in WEEK)
+    out = tmp_path / "preview"
+    preview = digest("--edition", "weekly", "preview", "--date", "2024-06-24", "--out", str(out))
+    assert preview.exit_code == 0, preview.output
+    assert "The Week in Ukraine" in next(out.glob("*.html")).read_text()

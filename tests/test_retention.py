@@ -96,3 +96,14 @@ def test_without_a_date_prune_keeps_keep_days(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     first = datetime.now(UTC).date() - timedelta(days=30)
     assert f"first edition window of {first} begins" in result.output
+
+
+def test_prune_keeps_the_longest_window_of_several_editions(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[editions]]\nname = "daily"\ncron = "0 7 * * *"\n\n'
+        '[[editions]]\nname = "weekly"\ncron = "0 7 * * mon"\nwindow_hours = 168\n'
+    )
+    assert digest("db", "upgrade").exit_code == 0
+    result = digest("articles", "prune", "--before", "2024-06-24", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "from before 2024-06-17 07:00 UTC" in result.output

@@ -120,8 +120,9 @@ class Settings(BaseSettings):
         return [e.name for e in self.editions] or [self.edition.name]
 
     def for_edition(self, name: str | None) -> "Settings":
-        """These settings as one edition sees them: its name, time, timezone, sections and
-        feeds in place of the shared ones. `None`: the first edition (or the only one)."""
+        """These settings as one edition sees them: its name, time, timezone, window, title,
+        sections and feeds in place of the shared ones. `None`: the first edition (or the only
+        one)."""
         if not self.editions:
             if name not in (None, self.edition.name):
                 raise ConfigError(f"no edition {name!r}; configured: {self.edition.name}")
@@ -134,6 +135,8 @@ class Settings(BaseSettings):
                 "name": chosen.name,
                 "send_time": chosen.send_time,
                 "timezone": chosen.timezone or self.edition.timezone,
+                "window_hours": chosen.window_hours or self.edition.window_hours,
+                "title": chosen.title or self.edition.title,
             }
         )
         sections = [s for s in self.sections if chosen.sections is None or s.key in chosen.sections]

@@ -124,6 +124,8 @@ class ScheduledEdition(_Table):
     # minute hour day-of-month month day-of-week; once a day at most (one minute, one hour).
     cron: str = Field(pattern=rf"^\d{{1,2}} \d{{1,2}} {_CRON_FIELD} {_CRON_FIELD} {_CRON_FIELD}$")
     timezone: Timezone | None = None
+    window_hours: float | None = Field(None, gt=0, le=24 * 14)
+    title: str | None = None
     sections: list[str] | None = None
     feeds: list[str] | None = None
 
