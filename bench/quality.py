@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from digest.config import load_settings
-from quality import STORY_SETS, classification_report, clustering_report
+from quality import LATER, STORY_SETS, classification_report, clustering_report
 
 
 def main() -> None:
@@ -19,6 +19,15 @@ def main() -> None:
     print("  per class: " + ", ".join(f"{k} {v:.3f}" for k, v in per_class.items()))
     for error in errors:
         print(f"  miss: {error}")
+    for name, chosen in (
+        ("the test feeds", lambda feed: feed not in LATER),
+        ("the items labelled after the rules", lambda feed: feed in LATER),
+    ):
+        part, classes, misses = classification_report(feeds=chosen)
+        print(
+            f"  on {name}: macro-F1 {part:.3f} ({', '.join(f'{v:.3f}' for v in classes.values())}),"
+            f" {len(misses)} missed"
+        )
     settings = load_settings()
     words_only = settings.model_copy(
         update={"clustering": settings.clustering.model_copy(update={"model": ""})}
