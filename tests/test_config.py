@@ -89,6 +89,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[smtp]\nport = "twenty-five"\n', "smtp.port: expected a valid integer"),
         ('[edition]\ntimezone = "Mars/Olympus"\n', "edition.timezone: expected an IANA timezone"),
         ('[database]\nurl = "not a url"\n', "database.url: expected a SQLAlchemy URL"),
+        ("[database]\nkeep_days = -1\n", "database.keep_days: expected greater than or equal"),
+        (
+            '[[editions]]\nname = "w"\ncron = "0 7 * * mon"\nwindow_hours = 0\n',
+            "editions.0.window_hours: expected greater than 0",
+        ),
         ('[web]\nbase_url = "ftp://x"\n', "web.base_url: expected an http(s) URL"),
         ('[delivery]\ntransport = "pigeon"\n', "delivery.transport: expected 'maildir' or 'smtp'"),
         ('[[sections]]\nkey = "x"\ntitle = "X"\n', "sections.0.terms: required key is missing"),

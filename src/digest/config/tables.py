@@ -65,7 +65,7 @@ class _Table(BaseModel):
 
 class DatabaseSettings(_Table):
     url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///var/digest.db"
-    keep_days: int = Field(0, ge=0)
+    keep_days: int = Field(0, ge=0, le=36_500)
 
 
 class EditionSettings(_Table):
