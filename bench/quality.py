@@ -10,7 +10,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from digest.config import load_settings
-from quality import LATER, STORY_SETS, classification_report, clustering_report
+from quality import (
+    GOOGLE_TOP_STORIES,
+    LATER,
+    STORY_SETS,
+    classification_report,
+    clustering_report,
+)
 
 
 def main() -> None:
@@ -43,6 +49,9 @@ def main() -> None:
         )
         plain = clustering_report(name, words_only)
         print(f'  by words only (model = ""): {plain.precision:.3f} / {plain.recall:.3f}')
+        if name == GOOGLE_TOP_STORIES:
+            google = clustering_report(name, by_google=True)
+            print(f"  Google News's own grouping: {google.precision:.3f} / {google.recall:.3f}")
         print(f"  strict precision (related pairs counted as wrong): {pairs.strict_precision:.2f}")
         for a, b in pairs.false_pairs:
             print(f"  folded but different: {a!r} / {b!r}")

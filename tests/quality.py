@@ -150,6 +150,8 @@ class StoryItem:
     doc: Doc
     story: str | None
     thread: str | None
+    # The Google News item whose coverage list holds the headline: Google's own grouping.
+    google_item: int | None = None
 
 
 class _OutletList(HTMLParser):
@@ -199,18 +201,18 @@ def _google_news_coverage(feed: str) -> list[list[StoryItem]]:
     """Every outlet's headline in a Google News top-stories feed, dated by its item."""
     parsed = feedparser.parse((DATA / "feeds" / feed).read_bytes())
     headlines = []
-    for entry in parsed.entries:
+    for number, entry in enumerate(parsed.entries):
         listing = _OutletList()
         listing.feed(entry.summary)
         published = datetime.fromtimestamp(calendar.timegm(entry.published_parsed), UTC)
         # The list ends in a "View full coverage" link, which names no outlet.
-        headlines += [(title, published) for title, outlet in listing.found if outlet]
+        headlines += [(title, published, number) for title, outlet in listing.found if outlet]
     labels = _story_labels(feed)
-    assert [t for t, _ in headlines] == [row["title"] for row in labels], f"{feed} changed"
+    assert [t for t, _, _ in headlines] == [row["title"] for row in labels], f"{feed} changed"
     return [
         [
-            StoryItem(Doc(title, "", published), row["story"], row["thread"])
-            for (title, published), row in zip(headlines, labels, strict=True)
+            StoryItem(Doc(title, "", published), row["story"], row["thread"], number)
+            for (title, published, number), row in zip(headlines, labels, strict=True)
         ]
     ]
 
@@ -226,28 +228,47 @@ def _feed_entries(feed: str) -> list[list[StoryItem]]:
     ]
 
 
+GOOGLE_TOP_STORIES = "Google News top stories 2019 (headlines only)"
 # The same-story sets, each a list of days clustered on their own.
 STORY_SETS: dict[str, Callable[[], list[list[StoryItem]]]] = {
     "fixture feeds (NYT+BBC, Guardian, CNN, Yahoo teasers)": _fixture_days,
-    "Google News top stories 2019 (headlines only)": lambda: _google_news_coverage(
-        "gnews_us_top_2019-11-14.xml"
-    ),
+    GOOGLE_TOP_STORIES: lambda: _google_news_coverage("gnews_us_top_2019-11-14.xml"),
     "Google News search 2026 (one company's news)": lambda: _feed_entries(
         "gnews_tcs_search_2026-09-06.xml"
     ),
 }
 
 
-def clustering_report(name: str, settings: Settings | None = None) -> PairScores:
-    """Pairwise precision and recall of "same story" on one labelled set.
+def _clustered(day: list[StoryItem], settings: Settings) -> list[list[int]]:
+    """The day's stories as the product folds them."""
+    docs = [item.doc for item in day]
+    model = settings.clustering.model
+    if model:  # as ingest would have embedded them
+        vectors = encoder(model).encode([doc.title for doc in docs])
+        docs = [replace(doc, vector=v) for doc, v in zip(docs, vectors, strict=True)]
+    return cluster(docs, settings.editorial_rules().clustering)
+
+
+def _googles_grouping(day: list[StoryItem], settings: Settings) -> list[list[int]]:
+    """The day's headlines as Google News grouped them, one group per coverage list."""
+    groups: dict[int | None, list[int]] = defaultdict(list)
+    for index, item in enumerate(day):
+        groups[item.google_item].append(index)
+    return list(groups.values())
+
+
+def clustering_report(
+    name: str, settings: Settings | None = None, by_google: bool = False
+) -> PairScores:
+    """Pairwise precision and recall of "same story" on one labelled set: of the product's
+    folding or, `by_google`, of Google News's own grouping of the same headlines.
 
     Two reports of one story are a labelled pair. Two articles of one thread (the same ongoing
     event) that are not one story are related: folding them or keeping them apart are both
     defensible, so `precision` leaves them out and `strict_precision` counts them as wrong.
     """
     settings = settings or load_settings()
-    rules = settings.editorial_rules().clustering
-    model = settings.clustering.model
+    grouping = _googles_grouping if by_google else _clustered
     predicted: set[tuple[int, int]] = set()
     expected: set[tuple[int, int]] = set()
     related: set[tuple[int, int]] = set()
@@ -255,11 +276,7 @@ def clustering_report(name: str, settings: Settings | None = None) -> PairScores
     for day in STORY_SETS[name]():
         first = len(titles)
         titles += [item.doc.title for item in day]
-        docs = [item.doc for item in day]
-        if model:  # as ingest would have embedded them
-            vectors = encoder(model).encode([doc.title for doc in docs])
-            docs = [replace(doc, vector=v) for doc, v in zip(docs, vectors, strict=True)]
-        for members in cluster(docs, rules):
+        for members in grouping(day, settings):
             predicted.update(combinations([first + m for m in members], 2))
         for (i, a), (j, b) in combinations(enumerate(day, start=first), 2):
             if a.story and a.story == b.story:
