@@ -97,6 +97,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[web]\nbase_url = "ftp://x"\n', "web.base_url: expected an http(s) URL"),
         ('[delivery]\ntransport = "pigeon"\n', "delivery.transport: expected 'maildir' or 'smtp'"),
         ('[[sections]]\nkey = "x"\ntitle = "X"\n', "sections.0.terms: required key is missing"),
+        (
+            '[[sections]]\nkey = "x"\ntitle = "X"\nmin_score = 20\n[sections.terms]\n"a" = 1\n',
+            "sections.0: expected a term heavy enough to place an article on its own",
+        ),
         ("[smtp\nport = 25\n", "not valid TOML"),
         (
             '[clustering]\nroundups = ["briefing", " | "]\n',

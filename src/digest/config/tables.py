@@ -313,6 +313,17 @@ class SectionSettings(_Table):
         terms_pattern(list(value))
         return value
 
+    @model_validator(mode="after")
+    def _can_place(self) -> "SectionSettings":
+        # Only a decisive term in the headline or lead places an article: without one, the
+        # section would silently stay empty.
+        if not self.rule().decisive:
+            raise ValueError(
+                "a term heavy enough to place an article on its own: weight x "
+                "(title_weight + lead_weight + 1) reaching min_score"
+            )
+        return self
+
     def rule(self) -> SectionRule:
         return SectionRule.build(
             self.key,
