@@ -74,6 +74,21 @@ HARD_CASES = [
         id="another country's parliament",
     ),
     pytest.param(
+        "French Senate approves pension reform",
+        "Senators voted 195 to 112 to raise the retirement age, setting up a final vote in the "
+        "National Assembly.",
+        None,
+        set(),
+        id="another country's senate",
+    ),
+    pytest.param(
+        "Mexico's Senate approves judicial overhaul",
+        "The Senate voted 86-41 to have judges elected by popular vote.",
+        None,
+        set(),
+        id="another country's senate, named by the country",
+    ),
+    pytest.param(
         "Democrats need to stop being such babies about Barack Obama",
         "Democrats were furious when a candidate cited the failures of the Obama era; "
         "Republicans enjoyed it.",
