@@ -505,9 +505,10 @@ def test_studio_switches_between_phone_desktop_dark_text_and_headers(
         assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
 
         page.get_by_role("link", name="Phone + desktop", exact=True).click()
-        # The variant picker is on every tab: choose only once the email view has loaded,
-        # or the navigation still under way discards the choice.
+        # The variant picker is on every tab: choose only once the email view has loaded, with
+        # its script, or the navigation still under way (or no listener yet) loses the choice.
         page.locator("#phone").wait_for()
+        page.wait_for_load_state("load")
         page.locator("#variant").select_option("ukraine")  # submits itself (studio.js)
         page.wait_for_url("**variant=ukraine**")
         assert "Middle East" not in _frame_text(page, "desktop")
