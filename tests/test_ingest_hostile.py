@@ -353,7 +353,7 @@ class TestFieldLengths:
         feed.write_bytes(rss(rss_item("Fine", "<p>A story.</p>", "https://example.com/2")))
         result = digest("ingest", address, str(feed))
         assert result.exit_code == 1
-        assert "address longer than 2,048 characters" in result.output
+        assert "longer than 2,048 characters, too long to keep a record of" in result.output
         assert "1 of 2 inputs failed" in result.output
         assert "Fine" in digest("articles", "list").output
         sources = [f["source"] for f in json.loads(digest("status", "--json").output)["feeds"]]

@@ -77,7 +77,9 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
         key = _source_key(spec)
         if len(key) > MAX_LINK:
             # Too long to be kept as a source, so the failure is reported, not recorded.
-            error = f"{key[:80]}…: address longer than {MAX_LINK:,} characters"
+            error = (
+                f"{key[:80]}…: longer than {MAX_LINK:,} characters, too long to keep a record of"
+            )
             report.inputs.append(InputResult(spec, "?", error=error))
             continue
         with app.transaction() as session:
