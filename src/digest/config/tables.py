@@ -24,6 +24,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from digest.core.articles import MAX_LINK
 from digest.core.sections import SectionRule, terms_pattern
 from digest.resources import resource_path
 
@@ -176,7 +177,9 @@ class ClassificationSettings(_Table):
 class ClusteringSettings(_Table):
     similarity: float = Field(0.3, gt=0, le=1)
     title_similarity: float = Field(88.0, gt=0, le=100)
-    model: str = Field(default_factory=lambda: _example()["clustering"]["model"], max_length=2048)
+    model: str = Field(
+        default_factory=lambda: _example()["clustering"]["model"], max_length=MAX_LINK
+    )
     semantic_similarity: float = Field(0.6, gt=0, le=1)
     cohesion: float = Field(0.44, ge=0, le=1)
     max_hours_apart: float = Field(36.0, gt=0)

@@ -175,8 +175,7 @@ def classify(
     if off_topic is not None and (
         found := off_topic.search(zones.headline) or off_topic.search(zones.lead)
     ):
-        reason = (f"off-topic: '{found.group(0)}' in headline or lead",)
-        return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: reason for r in rules})
+        return _nowhere(rules, f"off-topic: '{found.group(0)}' in headline or lead")
     up_front = {rule.key: (rule.hits(zones.headline), rule.hits(zones.lead)) for rule in rules}
     if all(
         rule.decisive.isdisjoint(headline.keys() | lead.keys())
@@ -184,8 +183,7 @@ def classify(
     ):
         # No section can be the article's, so its text is not read: most of a busy day's
         # articles end here, and this spares most of the time classifying takes.
-        reason = ("no decisive term of any section in the headline or lead",)
-        return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: reason for r in rules})
+        return _nowhere(rules, "no decisive term of any section in the headline or lead")
     results = {rule.key: score_section(rule, zones, *up_front[rule.key]) for rule in rules}
     ranked = sorted(
         (-result.score, order, rule.key)
@@ -200,6 +198,11 @@ def classify(
         scores={key: result.score for key, result in results.items()},
         reasons={key: result.reasons for key, result in results.items()},
     )
+
+
+def _nowhere(rules: Sequence[SectionRule], reason: str) -> Classification:
+    """No section, for one reason that holds for every section."""
+    return Classification(None, (), {r.key: 0.0 for r in rules}, {r.key: (reason,) for r in rules})
 
 
 def terms_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
