@@ -89,6 +89,48 @@ HARD_CASES = [
         id="another country's senate, named by the country",
     ),
     pytest.param(
+        "Peru’s Congress removes President Boluarte from office",
+        "Lawmakers voted overnight to remove the president over her handling of crime.",
+        None,
+        set(),
+        id="another country's congress, with a typographic apostrophe",
+    ),
+    pytest.param(
+        "Rahul Gandhi says Congress will fight the state election alone",
+        "The Congress leader said the party would contest all 243 seats.",
+        None,
+        set(),
+        id="India's Congress party",
+    ),
+    pytest.param(
+        "China opens Communist Party congress with Xi set for third term",
+        "Some 2,300 delegates gathered in Beijing for the week-long meeting.",
+        None,
+        set(),
+        id="a party congress",
+    ),
+    pytest.param(
+        "Mobile World Congress: the phones that stole the show",
+        "Samsung and Xiaomi showed folding phones at the Barcelona trade fair.",
+        None,
+        set(),
+        id="a trade fair called a congress",
+    ),
+    pytest.param(
+        "Stopgap funding bill clears key hurdle as shutdown deadline nears",
+        "The measure would keep the government open through mid-November.",
+        "congress",
+        set(),
+        id="spending fight named by its bill",
+    ),
+    pytest.param(
+        "Russian missile strike on Dnipro kills 12",
+        "Rescuers searched the rubble of an apartment block in the city's centre.",
+        "ukraine",
+        set(),
+        id="war news named by its city",
+    ),
+    pytest.param(
         "Democrats need to stop being such babies about Barack Obama",
         "Democrats were furious when a candidate cited the failures of the Obama era; "
         "Republicans enjoyed it.",
@@ -171,6 +213,8 @@ def test_terms_match_whole_words_aliases_and_phrases() -> None:
     assert pattern.search("the House  of\nRepresentatives voted")
     assert not pattern.search("Kievan Rus")
     assert not pattern.search("housekeeping")
+    possessive = compile_term("russia's invasion")
+    assert possessive.search("Russia’s invasion") and possessive.search("Russia's invasion")
 
 
 def test_section_exclusion_applies_to_headline_and_lead() -> None:

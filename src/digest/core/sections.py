@@ -18,11 +18,16 @@ MAX_HITS_PER_TERM = 3
 LEAD_CHARS = 400
 
 
+def _word_pattern(word: str) -> str:
+    # Outlets write "Peru's" and "Peru’s"; a term names both whichever it is written with.
+    return "['’]".join(re.escape(part) for part in re.split("['’]", word))
+
+
 def _alias_pattern(spec: str) -> str:
     aliases = [a.strip() for a in spec.split("|") if a.strip()]
     if not aliases:
         raise ValueError(f"a term with at least one word, not {spec!r}")
-    return "|".join(r"\s+".join(re.escape(w) for w in alias.split()) for alias in aliases)
+    return "|".join(r"\s+".join(_word_pattern(w) for w in alias.split()) for alias in aliases)
 
 
 def _whole_words(alternatives: Iterable[str]) -> re.Pattern[str]:
