@@ -11,18 +11,18 @@ from quality import classification_report, clustering_report
 
 def test_section_classification_holds_its_figure() -> None:
     score, per_class, errors = classification_report()
-    # 0.936: the product bar (0.95) holds on the test feeds the rules were written against,
-    # not with the Yahoo items labelled afterwards (Congress named only through a member).
-    assert score >= 0.93, "\n".join(errors)
+    # 0.950 on 581 items, the product bar. The 147 items added last (BBC 2022 and 2025, The
+    # Hill and Al Jazeera 2024) were labelled before the rules met them: 136 were right.
+    assert score >= 0.945, "\n".join(errors)
     assert per_class["none"] >= 0.98  # off-topic stories must not leak into the digest
 
 
 @pytest.mark.parametrize(
     ("name", "precision", "recall"),
     [
-        # One-sentence teasers, 15 pairs (one pair moves a figure by 0.07): 0.750 / 0.800,
-        # under the product bar; one subject's different events fold together.
-        ("fixture feeds (NYT+BBC, Guardian, CNN, Yahoo teasers)", 0.75, 0.80),
+        # Teasers, 27 pairs: 0.379 / 0.815, far under the product bar: one outlet's different
+        # pieces on one war (BBC on Ukraine, Al Jazeera on Gaza) fold together.
+        ("labelled feeds (teasers of seven outlets)", 0.37, 0.80),
         # Headlines alone, no lead: recall holds the bar; precision is guarded at today's
         # figure, below it (deal pages of different retailers fold together).
         ("Google News top stories 2019 (headlines only)", 0.80, 0.85),

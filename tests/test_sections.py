@@ -131,6 +131,48 @@ HARD_CASES = [
         id="war news named by its city",
     ),
     pytest.param(
+        "Watch: The US has joined the Iran-Israel war. What happens now?",
+        "The BBC's world news correspondent answers three key questions after the US strikes.",
+        "middle_east",
+        set(),
+        id="sections named in a compound",
+    ),
+    pytest.param(
+        "Police clear pro-Palestinian encampment at university",
+        "Officers removed tents from the campus lawn early on Friday.",
+        None,
+        set(),
+        id="a stance, not the region",
+    ),
+    pytest.param(
+        "Florida bill could lead to ban on pride flags in schools",
+        "Florida lawmakers are mulling the ban. An initial House panel advanced the bill.",
+        None,
+        set(),
+        id="a state legislature",
+    ),
+    pytest.param(
+        "Fetterman endorses Kim in NJ Senate primary",
+        "Pennsylvania Sen. John Fetterman endorsed Rep. Andy Kim for the Senate seat.",
+        None,
+        set(),
+        id="a campaign for a seat",
+    ),
+    pytest.param(
+        "Federal judge rules ISIS bride is not a US citizen",
+        "A federal judge ruled that the woman, who joined Islamic State in Syria, cannot return.",
+        None,
+        set(),
+        id="a case in an American court",
+    ),
+    pytest.param(
+        "Suicide bombing at Damascus church kills 25, Syrian authorities say",
+        "The interior ministry says a gunman entered the church before blowing himself up.",
+        "middle_east",
+        set(),
+        id="two places of a section are two terms",
+    ),
+    pytest.param(
         "Democrats need to stop being such babies about Barack Obama",
         "Democrats were furious when a candidate cited the failures of the Obama era; "
         "Republicans enjoyed it.",

@@ -30,8 +30,14 @@ def _alias_pattern(spec: str) -> str:
     return "|".join(r"\s+".join(_word_pattern(w) for w in alias.split()) for alias in aliases)
 
 
+# A term matches each part of a compound ("Iran-Israel war", "Russia-Ukraine talks"), but not
+# after a stance prefix: a "pro-Palestinian" rally or an "anti-Israel" slogan is about the
+# protest, usually far from the region.
+_WORD_START = r"(?<!\w)(?<!\bpro-)(?<!\banti-)"
+
+
 def _whole_words(alternatives: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w-])(?:" + "|".join(alternatives) + r")(?![\w-])", re.IGNORECASE)
+    return re.compile(_WORD_START + "(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
 
 
 def compile_term(spec: str) -> re.Pattern[str]:
