@@ -145,6 +145,20 @@ HARD_CASES = [
         id="a stance, not the region",
     ),
     pytest.param(
+        "Israeli-born chef opens restaurant in Brooklyn",
+        "The menu mixes street food with New York deli classics.",
+        None,
+        set(),
+        id="an origin, not the region",
+    ),
+    pytest.param(
+        "Washington lawmakers scramble to avert shutdown",
+        "Congress has until Friday to pass a stopgap funding bill.",
+        "congress",
+        set(),
+        id="lawmakers in Washington are Congress",
+    ),
+    pytest.param(
         "Florida bill could lead to ban on pride flags in schools",
         "Florida lawmakers are mulling the ban. An initial House panel advanced the bill.",
         None,

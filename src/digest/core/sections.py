@@ -31,13 +31,14 @@ def _alias_pattern(spec: str) -> str:
 
 
 # A term matches each part of a compound ("Iran-Israel war", "Russia-Ukraine talks"), but not
-# after a stance prefix: a "pro-Palestinian" rally or an "anti-Israel" slogan is about the
-# protest, usually far from the region.
+# after a stance prefix or before an origin: a "pro-Palestinian" rally, an "anti-Israel" slogan
+# or an "Israeli-born" chef in Brooklyn is about somewhere else.
 _WORD_START = r"(?<!\w)(?<!\bpro-)(?<!\banti-)"
+_WORD_END = r"(?!\w)(?!-(?:born|based|americans?)\b)"
 
 
 def _whole_words(alternatives: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(_WORD_START + "(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(_WORD_START + "(?:" + "|".join(alternatives) + ")" + _WORD_END, re.IGNORECASE)
 
 
 def compile_term(spec: str) -> re.Pattern[str]:
