@@ -253,7 +253,7 @@ def _clustered(day: list[StoryItem], settings: Settings) -> list[list[int]]:
     docs = [item.doc for item in day]
     model = settings.clustering.model
     if model:  # as ingest would have embedded them
-        vectors = encoder(model).encode([doc.title for doc in docs])
+        vectors = encoder(model).headlines([doc.title for doc in docs])
         docs = [replace(doc, vector=v) for doc, v in zip(docs, vectors, strict=True)]
     return cluster(docs, settings.editorial_rules().clustering)
 

@@ -145,3 +145,18 @@ def test_different_distances_are_different_races() -> None:
     short = Doc("Lyles wins 100m gold in photo finish", "Noah Lyles won by five thousandths.", T0)
     longer = Doc("Lyles takes 200m bronze after photo finish", "Noah Lyles had Covid.", T0)
     assert groups([short, longer]) == []
+
+
+def test_a_toll_given_as_a_bound_is_not_a_different_figure() -> None:
+    # Tolls rise through a day; "at least 9" and "at least 10" are one attack.
+    early = Doc(
+        "Suspected Jordanian air strike in Syria kills at least 9",
+        "The strike hit homes in Sweida province, a monitoring group said.",
+        T0,
+    )
+    later = Doc(
+        "At least 10 civilians dead in suspected Jordanian air raids in Syria",
+        "Air strikes hit Sweida province near the border with Jordan.",
+        T0 + timedelta(hours=2),
+    )
+    assert groups([early, later]) == [[0, 1]]

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 
 from conftest import digest
 from digest.config import load_settings
 from digest.core.clustering import Doc, cluster
+from digest.core.text import without_label
 from digest.errors import ConfigError
 from digest.semantic import BUNDLED, encoder, model_directory, verify_bundled
+from digest.store import db
 
 T0 = datetime(2024, 6, 23, 20, 0, tzinfo=UTC)
 RULES = load_settings().editorial_rules().clustering
@@ -29,7 +32,7 @@ STRIKE = (
 
 
 def embedded(*docs: Doc) -> list[Doc]:
-    vectors = encoder(BUNDLED).encode([d.title for d in docs])
+    vectors = encoder(BUNDLED).headlines([d.title for d in docs])
     return [Doc(d.title, d.lead, d.published_at, v) for d, v in zip(docs, vectors, strict=True)]
 
 
@@ -67,6 +70,45 @@ def test_headlines_that_mean_the_same_fold_though_they_share_few_words() -> None
     ]
     assert cluster(docs, RULES) == [[0], [1], [2], [3], [4]]
     assert cluster(embedded(*docs), RULES) == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.parametrize(
+    ("headline", "statement"),
+    [
+        ("Ukraine war: Evacuations 'extremely difficult' amid shelling", "Evacuations"),
+        ("WATCH: Disposal experts defuse unexploded bomb in Ukraine", "Disposal"),
+        ("Six Nations: Ireland see off brave 14-man England", "Ireland"),
+        # Not labels: a quotation, a longer phrase, a time of day.
+        ("'Extraordinary success': Trump lauds first year", "'Extraordinary"),
+        ("Satellite images and decoy planes: Behind the US attacks on Iran", "Satellite"),
+        ("Israel’s war on Gaza: List of key events, day 104", "Israel’s"),
+        ("Markets at 10:30: stocks slide", "Markets"),
+    ],
+)
+def test_a_headlines_opening_label_is_not_what_it_reports(headline: str, statement: str) -> None:
+    assert without_label(headline).split()[0] == statement
+
+
+def test_one_outlets_different_pieces_on_a_war_stay_apart() -> None:
+    # BBC News, 10-12 March 2022: the outlet's label ("Ukraine war:") made them alike.
+    docs = embedded(
+        Doc("Ukraine: What are chemical weapons and could Russia use them?", "", T0),
+        Doc(
+            "Will Nato get involved if dirty bombs are used in Ukraine? And other questions", "", T0
+        ),
+        Doc("Ukraine invasion: Javid says Russia will pay for war crimes as UK sends aid", "", T0),
+        Doc("What sanctions are being imposed on Russia over Ukraine invasion?", "", T0),
+        Doc("WATCH: Disposal experts defuse unexploded bomb in Ukraine", "", T0),
+        Doc("Ukraine war: Pictures of war intensifying in third week", "", T0),
+        Doc("Ukraine maps: At-a-glance guide to the Russia war", "", T0),
+    )
+    assert [g for g in cluster(docs, RULES) if len(g) > 1] == []
+
+
+def test_a_label_does_not_keep_two_reports_apart() -> None:
+    (a, lead_a), (b, lead_b) = STRIKE
+    docs = embedded(Doc(f"Ukraine war: {a}", lead_a, T0), Doc(b, lead_b, T0))
+    assert cluster(docs, RULES) == [[0, 1]]
 
 
 def test_alike_headlines_of_different_events_stay_apart() -> None:
@@ -166,6 +208,31 @@ def test_articles_stored_without_a_model_are_embedded_when_the_edition_is_built(
     )["sections"][0]["items"]
     assert len(story["duplicates"]) == 1
     assert len(_stored()) == 2
+
+
+def test_vectors_of_whole_headlines_are_embedded_again_after_the_upgrade(tmp_path: Path) -> None:
+    labelled = (f"Ukraine war: {STRIKE[0][0]}", STRIKE[0][1])
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", [labelled]))).exit_code == 0
+    [(article_id, current)] = _stored().items()
+    # The store as release 0008 left it: the vector of the whole headline.
+    engine = create_engine(load_settings().database.url)
+    command.downgrade(db.alembic_config(engine), "0008")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO article_vectors VALUES (:id, :model, :vector)"),
+            {
+                "id": article_id,
+                "model": BUNDLED,
+                "vector": encoder(BUNDLED).encode([labelled[0]])[0],
+            },
+        )
+    engine.dispose()
+
+    assert digest("db", "upgrade").exit_code == 0
+    assert _stored() == {}
+    _stories()
+    assert _stored() == {article_id: current}
 
 
 def test_a_model_that_is_not_there_is_a_one_line_error_before_anything_is_stored(

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from digest.core.text import without_label
 from digest.errors import ConfigError
 
 BUNDLED = "all-MiniLM-L6-v2"
@@ -86,6 +87,10 @@ class Encoder:
             show_progress_bar=False,
         )
         return [v.astype("<f4").tobytes() for v in vectors]
+
+    def headlines(self, titles: Sequence[str]) -> list[bytes]:
+        """The vectors of what `titles` report, their opening labels left out."""
+        return self.encode([without_label(title) for title in titles])
 
 
 @cache

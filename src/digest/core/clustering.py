@@ -50,6 +50,11 @@ _ROUNDED = re.compile(
     r"|\d[\d,.]*\s*(?:bn|tn|million|billion|trillion|crore|lakh)\b",
     re.IGNORECASE,
 )
+# Counts given as bounds or approximations: tolls rise through a day, so "kills at least 9" and
+# "at least 10 dead" report one attack.
+_APPROXIMATE = re.compile(
+    r"\b(?:at least|more than|over|nearly|almost|about|around|up to)\s+\d[\d,.]*", re.IGNORECASE
+)
 _STEMMER = snowballstemmer.stemmer("english")
 # Words per article kept in the candidate index, and the most articles one word may index.
 _INDEX_WORDS = 10
@@ -97,9 +102,10 @@ def _words(text: str) -> list[str]:
 
 def _markers(title: str) -> frozenset[str]:
     """Dates and figures named in a headline: two headlines naming different ones differ.
-    Sums of money and counts in millions are left out, as outlets convert and round them:
-    "$7.4B", "₹70,000 crore" and "700 billion rupees" are one sum."""
-    title = _ROUNDED.sub(" ", title)
+    Sums of money and counts in millions are left out, as outlets convert and round them
+    ("$7.4B", "₹70,000 crore" and "700 billion rupees" are one sum), and so are bounds and
+    approximations."""
+    title = _APPROXIMATE.sub(" ", _ROUNDED.sub(" ", title))
     return frozenset(w for w in _words(title) if w in _DISTINCT or w[0].isdigit())
 
 

@@ -29,6 +29,20 @@ def one_line(text: str) -> str:
     return squash_spaces(clean_text(_LINE_BREAKS.sub(" ", text)))
 
 
+# A headline's opening label: one or two words and a colon ("Ukraine war:", "Watch:", "Six
+# Nations:"). It names the outlet's running topic or the piece's format, not the event, so on
+# a day of one war it makes every headline alike. A quotation is not a label.
+_LABEL = re.compile(r"[^\s:'‘’\"“”]+(?: [^\s:'‘’\"“”]+)?: +(?=\S)")
+
+
+def without_label(headline: str) -> str:
+    """`headline` without an opening label: "Ukraine war: Evacuations halted" gives
+    "Evacuations halted". A speaker's name is dropped alike ("Powell: Debt is unsustainable"),
+    which costs little, as the name stays among the headline's words."""
+    label = _LABEL.match(headline)
+    return headline[label.end() :] if label else headline
+
+
 def paragraphs(text: str) -> list[str]:
     """Split text on blank lines into single-line paragraphs."""
     blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -45,7 +45,7 @@ def _embed(app: App, model: str, todo: list[tuple[int, str]]) -> int:
     # Encoding happens outside any transaction: it takes seconds, and holds no lock meanwhile.
     for start in range(0, len(todo), _CHUNK):
         chunk = todo[start : start + _CHUNK]
-        vectors = encoder(model).encode([title for _, title in chunk])
+        vectors = encoder(model).headlines([title for _, title in chunk])
         with app.transaction() as session:
             save_vectors(session, model, zip([i for i, _ in chunk], vectors, strict=True))
     return len(todo)
