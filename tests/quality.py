@@ -36,6 +36,8 @@ DAY_GROUPS = {
     "bbc_news_frontpage_2024-08-08.xml": "2024-08-08",
     "thehill_2024-01-18.jsonl": "2024-01-18",
     "aljazeera_2024-01-18.jsonl": "2024-01-18",
+    "nbc_world_2024-01-18.jsonl": "2024-01-18",
+    "skynews_world_2024-01-18.jsonl": "2024-01-18",
 }
 
 
@@ -122,6 +124,8 @@ LATER = (
     "bbc_world_2025-06-23.xml",
     "thehill_2024-01-18.jsonl",
     "aljazeera_2024-01-18.jsonl",
+    "nbc_world_2024-01-18.jsonl",
+    "skynews_world_2024-01-18.jsonl",
 )
 
 
@@ -240,7 +244,7 @@ def _feed_entries(feed: str) -> list[list[StoryItem]]:
 GOOGLE_TOP_STORIES = "Google News top stories 2019 (headlines only)"
 # The same-story sets, each a list of days clustered on their own.
 STORY_SETS: dict[str, Callable[[], list[list[StoryItem]]]] = {
-    "labelled feeds (teasers of seven outlets)": _fixture_days,
+    "labelled feeds (teasers of nine outlets)": _fixture_days,
     GOOGLE_TOP_STORIES: lambda: _google_news_coverage("gnews_us_top_2019-11-14.xml"),
     "Google News search 2026 (one company's news)": lambda: _feed_entries(
         "gnews_tcs_search_2026-09-06.xml"

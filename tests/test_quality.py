@@ -11,8 +11,8 @@ from quality import classification_report, clustering_report
 
 def test_section_classification_holds_its_figure() -> None:
     score, per_class, errors = classification_report()
-    # 0.950 on 581 items, the product bar. The 147 items added last (BBC 2022 and 2025, The
-    # Hill and Al Jazeera 2024) were labelled before the rules met them: 136 were right.
+    # 0.951 on 613 items, the product bar. The 179 items added last (BBC 2022 and 2025; The
+    # Hill, Al Jazeera, NBC and Sky 2024) were labelled before the rules met them: 167 were right.
     assert score >= 0.945, "\n".join(errors)
     assert per_class["none"] >= 0.98  # off-topic stories must not leak into the digest
 
@@ -20,9 +20,9 @@ def test_section_classification_holds_its_figure() -> None:
 @pytest.mark.parametrize(
     ("name", "precision", "recall"),
     [
-        # Teasers, 27 pairs: 0.719 / 0.852. Precision is under the product bar: one outlet's
+        # Teasers, 45 pairs: 0.769 / 0.889. Precision is under the product bar: one outlet's
         # explainers of one war (Al Jazeera on the Houthis) still fold together.
-        ("labelled feeds (teasers of seven outlets)", 0.71, 0.85),
+        ("labelled feeds (teasers of nine outlets)", 0.76, 0.85),
         # Headlines alone, no lead: recall holds the bar; precision is guarded at today's
         # figure, below it (deal pages of different retailers fold together).
         ("Google News top stories 2019 (headlines only)", 0.82, 0.85),
