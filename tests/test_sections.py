@@ -180,6 +180,13 @@ HARD_CASES = [
         id="a case in an American court",
     ),
     pytest.param(
+        "School board votes for Gaza ceasefire resolution after hours of comment",
+        "The Oakland district's board backed a call for a ceasefire in the Israel-Hamas war.",
+        None,
+        set(),
+        id="a school board's resolution on a war",
+    ),
+    pytest.param(
         "Suicide bombing at Damascus church kills 25, Syrian authorities say",
         "The interior ministry says a gunman entered the church before blowing himself up.",
         "middle_east",
