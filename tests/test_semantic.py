@@ -215,7 +215,7 @@ def test_vectors_of_whole_headlines_are_embedded_again_after_the_upgrade(tmp_pat
     assert digest("db", "upgrade").exit_code == 0
     assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", [labelled]))).exit_code == 0
     [(article_id, current)] = _stored().items()
-    # The store as release 0008 left it: the vector of the whole headline.
+    # The store as revision 0008 left it: the vector of the whole headline.
     engine = create_engine(load_settings().database.url)
     command.downgrade(db.alembic_config(engine), "0008")
     with engine.begin() as connection:
