@@ -96,6 +96,11 @@ class SectionRule:
                 found.words.setdefault(index, " ".join(m.group(0).casefold().split()))
         return found
 
+    def decided(self, in_headline: "Hits", in_lead: "Hits") -> bool:
+        """Whether a decisive term is in the headline or the lead: only then may the section
+        be the article's."""
+        return not self.decisive.isdisjoint(in_headline.keys() | in_lead.keys())
+
 
 class Hits(Counter[int]):
     """Mentions per term index; `words` keeps the first wording each term matched, so a reason
@@ -154,8 +159,7 @@ def score_section(
                 where.append(f"{in_text[index]}× in text")
             word = next(z.words[index] for z in (in_headline, in_lead, in_text) if z[index])
             reasons.append(f"'{word}' in {', '.join(where)} (+{gained:g})")
-    prominent = not rule.decisive.isdisjoint(in_headline.keys() | in_lead.keys())
-    return SectionScore(round(score, 3), tuple(reasons), prominent)
+    return SectionScore(round(score, 3), tuple(reasons), rule.decided(in_headline, in_lead))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +193,7 @@ def classify(
     ):
         return _nowhere(rules, f"off-topic: '{found.group(0)}' in headline or lead")
     up_front = {rule.key: (rule.hits(zones.headline), rule.hits(zones.lead)) for rule in rules}
-    if all(
-        rule.decisive.isdisjoint(headline.keys() | lead.keys())
-        for rule, (headline, lead) in zip(rules, up_front.values(), strict=True)
-    ):
+    if not any(rule.decided(*up_front[rule.key]) for rule in rules):
         # No section can be the article's, so its text is not read: most of a busy day's
         # articles end here, and this spares most of the time classifying takes.
         return _nowhere(rules, "no decisive term of any section in the headline or lead")
