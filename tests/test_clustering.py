@@ -116,6 +116,31 @@ def test_a_newsletter_leading_on_a_story_stays_its_own_item() -> None:
     assert groups([report, briefing, live, second_report]) == [[0, 3]]
 
 
+def test_a_listing_of_offers_stays_apart_from_the_sale_it_lists() -> None:
+    """A deals page shares the sale's words but lists many shops' offers."""
+    report = Doc(
+        "Walmart starts its Black Friday sale early with deals on TVs and laptops",
+        "Walmart began its Black Friday sale on Wednesday, a week early.",
+        T0,
+    )
+    second_report = Doc(
+        "Walmart kicks off early Black Friday sale with TV and laptop deals",
+        "The retailer opened its Black Friday sale a week early on Wednesday.",
+        T0 + timedelta(hours=1),
+    )
+    listing = Doc(
+        "Early Black Friday sale deals on TVs, laptops, phones and more",
+        "Walmart began its Black Friday sale early; Amazon and Target have deals too.",
+        T0 + timedelta(hours=2),
+    )
+    updated = Doc(
+        "Early Black Friday deals on TVs and laptops at Walmart (Frequent Updates)",
+        "Walmart began its Black Friday sale early, and we keep adding deals.",
+        T0 + timedelta(hours=3),
+    )
+    assert groups([report, second_report, listing, updated]) == [[0, 1]]
+
+
 def test_a_short_headline_inside_a_longer_one_is_no_match() -> None:
     """'Market Wrap' is contained word for word in 'Market Wrap: Oil prices surge ...'."""
     a = Doc("Market Wrap", "Shares ended the session little changed.", T0)
