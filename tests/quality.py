@@ -38,6 +38,10 @@ DAY_GROUPS = {
     "aljazeera_2024-01-18.jsonl": "2024-01-18",
     "nbc_world_2024-01-18.jsonl": "2024-01-18",
     "skynews_world_2024-01-18.jsonl": "2024-01-18",
+    "nyt_world_2024-01-18.jsonl": "2024-01-18",
+    "wsj_world_2024-01-18.jsonl": "2024-01-18",
+    "wapo_world_2024-01-18.jsonl": "2024-01-18",
+    "politico_politics_2024-01-18.jsonl": "2024-01-18",
 }
 
 
@@ -126,6 +130,10 @@ LATER = (
     "aljazeera_2024-01-18.jsonl",
     "nbc_world_2024-01-18.jsonl",
     "skynews_world_2024-01-18.jsonl",
+    "nyt_world_2024-01-18.jsonl",
+    "wsj_world_2024-01-18.jsonl",
+    "wapo_world_2024-01-18.jsonl",
+    "politico_politics_2024-01-18.jsonl",
 )
 
 
@@ -244,7 +252,7 @@ def _feed_entries(feed: str) -> list[list[StoryItem]]:
 GOOGLE_TOP_STORIES = "Google News top stories 2019 (headlines only)"
 # The same-story sets, each a list of days clustered on their own.
 STORY_SETS: dict[str, Callable[[], list[list[StoryItem]]]] = {
-    "labelled feeds (teasers of nine outlets)": _fixture_days,
+    "labelled feeds (teasers of twelve outlets)": _fixture_days,
     GOOGLE_TOP_STORIES: lambda: _google_news_coverage("gnews_us_top_2019-11-14.xml"),
     "Google News search 2026 (one company's news)": lambda: _feed_entries(
         "gnews_tcs_search_2026-09-06.xml"
