@@ -265,8 +265,11 @@ def _clustered(day: list[StoryItem], settings: Settings) -> list[list[int]]:
     docs = [item.doc for item in day]
     model = settings.clustering.model
     if model:  # as ingest would have embedded them
-        vectors = encoder(model).headlines([doc.title for doc in docs])
-        docs = [replace(doc, vector=v) for doc, v in zip(docs, vectors, strict=True)]
+        vectors = encoder(model).articles([(doc.title, doc.lead) for doc in docs])
+        docs = [
+            replace(doc, vector=v, lead_vector=lead)
+            for doc, (v, lead) in zip(docs, vectors, strict=True)
+        ]
     return cluster(docs, settings.editorial_rules().clustering)
 
 

@@ -32,8 +32,11 @@ STRIKE = (
 
 
 def embedded(*docs: Doc) -> list[Doc]:
-    vectors = encoder(BUNDLED).headlines([d.title for d in docs])
-    return [Doc(d.title, d.lead, d.published_at, v) for d, v in zip(docs, vectors, strict=True)]
+    """`docs` with their vectors, as ingest would have stored them."""
+    vectors = encoder(BUNDLED).articles([(d.title, d.lead) for d in docs])
+    return [
+        replace(d, vector=v, lead_vector=lead) for d, (v, lead) in zip(docs, vectors, strict=True)
+    ]
 
 
 def cosine(a: str, b: str) -> float:
@@ -139,13 +142,20 @@ def _write_day(path: Path, headlines: list[tuple[str, str]]) -> Path:
 
 
 def _stored(column: str = "vector") -> dict[int, object]:
-    """Each stored headline vector, or the model it came from, by article id."""
+    """Each stored vector (`vector`, `lead_vector`), or the model it came from, by article id."""
     engine = create_engine(load_settings().database.url)
     with engine.connect() as connection:
         rows = connection.execute(text(f"SELECT article_id, {column} FROM article_vectors"))
-        found = {row[0]: row[1] if column == "model" else bytes(row[1]) for row in rows}
+        found = {
+            row[0]: bytes(row[1]) if isinstance(row[1], memoryview) else row[1] for row in rows
+        }
     engine.dispose()
     return found
+
+
+def _floats(vector: object) -> np.ndarray:
+    assert isinstance(vector, bytes)
+    return np.frombuffer(vector, dtype=np.float32)
 
 
 def _stories(day: str = "2024-06-24") -> list[dict]:  # type: ignore[type-arg]
@@ -176,6 +186,21 @@ def test_ingest_embeds_each_headline_once_and_the_build_folds_by_meaning(
     assert second.keys() == first.keys()
     changed = [i for i in first if first[i] != second[i]]
     assert len(changed) == 1
+
+    # A new lead under the same headline gets a new vector of the two together.
+    leads = _stored("lead_vector")
+    _write_day(
+        day,
+        [
+            (STRIKE[0][0], "Power was cut to half the city after the strike."),
+            ("Drone attack on Kyiv leaves thousands without heating", "Outages spread."),
+        ],
+    )
+    assert digest("ingest", str(day)).exit_code == 0
+    again = _stored()
+    assert all(np.allclose(_floats(again[i]), _floats(second[i]), atol=1e-5) for i in second)
+    relead = _stored("lead_vector")
+    assert [i for i in leads if leads[i] != relead[i]] == [i for i in first if i not in changed]
 
 
 @pytest.mark.usefixtures("store_backend")
@@ -235,6 +260,24 @@ def test_vectors_of_whole_headlines_are_embedded_again_after_the_upgrade(tmp_pat
     assert _stored() == {article_id: current}
 
 
+def test_vectors_without_their_leads_are_embedded_again_after_the_upgrade(tmp_path: Path) -> None:
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(_write_day(tmp_path / "day.jsonl", list(STRIKE)))).exit_code == 0
+    current = _stored("lead_vector")
+    assert len(current) == 2 and all(current.values())
+    # The store as revision 0009 left it: headline vectors only.
+    engine = create_engine(load_settings().database.url)
+    command.downgrade(db.alembic_config(engine), "0009")
+    engine.dispose()
+    assert _stored().keys() == current.keys()
+
+    assert digest("db", "upgrade").exit_code == 0
+    assert _stored() == {}
+    [story] = _stories()
+    assert len(story["duplicates"]) == 1
+    assert _stored("lead_vector") == current
+
+
 def test_a_model_that_is_not_there_is_a_one_line_error_before_anything_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,3 +305,47 @@ def test_one_loose_link_does_not_chain_two_events_into_one_story() -> None:
     assert cluster(docs, RULES) == [[0, 1], [2]]
     # Without the guard, the review joins through its link to the second report.
     assert cluster(docs, replace(RULES, cohesion=0.0)) == [[0, 1, 2]]
+
+
+def test_headlines_alike_in_meaning_stay_apart_when_their_leads_tell_different_events() -> None:
+    # 18 January 2024: the Washington Post on the fighting, NBC News on a hostage's family.
+    fighting = Doc(
+        "Fighting in central Gaza rages on amid hostage families’ growing doubts",
+        "The fierce fighting, especially in central Gaza, suggested that Israel forces were not "
+        "yet fully scaling back their assault despite U.S. pressures over heavy civilian "
+        "casualties.",
+        T0,
+    )
+    ordeal = Doc(
+        "‘Desperate, sad, angry’: Relative of youngest Hamas hostage on family’s ordeal",
+        "Yifat Zailer, cousin of Kfir Bibas’ mother, spoke to NBC News of her disbelief that "
+        "baby Kfir is still in captivity as he turns one year old, more than 100 days after he "
+        "was taken.",
+        T0 + timedelta(hours=4),
+    )
+    # The Wall Street Journal and the Washington Post on one event, told with different facts.
+    airstrikes = Doc(
+        "Pakistan Conducts Airstrikes in Iran",
+        "Pakistan carried out airstrikes inside Iranian territory, Pakistan’s foreign ministry "
+        "said, killing Pakistani militants there.",
+        T0,
+    )
+    retaliation = Doc(
+        "Pakistan fires retaliatory strikes at Iran, risking new regional conflict",
+        "The strikes came amid an increasingly restive situation in the Middle East that has "
+        "also strained relations between the nuclear-armed Pakistan and its neighbor.",
+        T0 + timedelta(hours=4),
+    )
+    docs = embedded(fighting, ordeal, airstrikes, retaliation)
+    assert [g for g in cluster(docs, RULES) if len(g) > 1] == [[2, 3]]
+    # Judged by their headlines alone, the first two are one story.
+    assert [0, 1] in cluster(docs, replace(RULES, lead_similarity=0.0))
+
+
+def test_a_lead_that_repeats_the_headline_adds_nothing_to_judge() -> None:
+    headline = "Pakistan said it carried out airstrikes inside Iranian territory."
+    [(alone, none), (_, with_lead)] = encoder(BUNDLED).articles(
+        [(headline, headline), (headline, "Officials in Islamabad confirmed the strikes.")]
+    )
+    assert none is None and with_lead is not None
+    assert alone == encoder(BUNDLED).headlines([headline])[0]

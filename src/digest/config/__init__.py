@@ -176,6 +176,7 @@ class Settings(BaseSettings):
                 title_similarity=self.clustering.title_similarity,
                 semantic_similarity=self.clustering.semantic_similarity,
                 cohesion=self.clustering.cohesion,
+                lead_similarity=self.clustering.lead_similarity,
                 max_hours_apart=self.clustering.max_hours_apart,
                 roundups=tuple(self.clustering.roundups),
             ),

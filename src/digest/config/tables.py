@@ -182,6 +182,7 @@ class ClusteringSettings(_Table):
     )
     semantic_similarity: float = Field(0.6, gt=0, le=1)
     cohesion: float = Field(0.44, ge=0, le=1)
+    lead_similarity: float = Field(0.58, ge=0, le=1)
     max_hours_apart: float = Field(36.0, gt=0)
     roundups: Terms = Field(default_factory=lambda: list(_example()["clustering"]["roundups"]))
     prefer: list[Literal["source_weight", "earliest", "longest"]] = [

@@ -25,8 +25,10 @@ class Article:
     url: str | None
     published_at: datetime
     summary: str = ""
-    # The headline's embedding (see `digest.core.clustering.Doc`), when a model is in use.
+    # The headline's embedding, and that of the headline with its lead (see
+    # `digest.core.clustering.Doc`), when a model is in use.
     vector: bytes | None = None
+    lead_vector: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

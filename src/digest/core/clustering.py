@@ -6,11 +6,12 @@ needs only a few comparisons per article. A pair is the same story when the text
 (cosine similarity) and one lead shares a word with the other article, or the headlines nearly
 match (rapidfuzz); or, when articles carry sentence embeddings of their headlines, the
 headlines mean nearly the same ("NASA's rover makes a baffling oxygen discovery on Mars" and
-"Nobody knows what's creating oxygen on Mars" share two words but one event). In every case the
-two were published close in time, and their headlines do not name different dates or figures
-(sums of money aside: outlets convert and round them). Roundups (newsletters, live blogs,
-galleries) carry many stories at once, so they never fold into one. Groups grow from the
-closest pairs, and two groups join only when their headlines are alike on average.
+"Nobody knows what's creating oxygen on Mars" share two words but one event) and, read with
+their leads, still say much the same. In every case the two were published close in time, and
+their headlines do not name different dates or figures (sums of money aside: outlets convert
+and round them). Roundups (newsletters, live blogs, galleries) carry many stories at once, so
+they never fold into one. Groups grow from the closest pairs, and two groups join only when
+their headlines are alike on average.
 """
 
 import math
@@ -77,6 +78,8 @@ class ClusterRules:
     semantic_similarity: float = 0.6
     # The average cosine two groups' headlines need to become one story.
     cohesion: float = 0.44
+    # Cosine that headlines alike in meaning need with their leads too; 0 turns the check off.
+    lead_similarity: float = 0.58
     # Headline phrases marking a roundup of many stories, e.g. "briefing", "in pictures".
     roundups: tuple[str, ...] = ()
 
@@ -88,8 +91,10 @@ class Doc:
     title: str
     lead: str
     published_at: datetime
-    # The headline's unit-length embedding (float32 bytes), when a model is in use.
+    # The headline's unit-length embedding (float32 bytes), when a model is in use, and that of
+    # the headline with its lead's opening (None when the lead only repeats the headline).
     vector: bytes | None = None
+    lead_vector: bytes | None = None
 
 
 def _words(text: str) -> list[str]:
@@ -203,6 +208,19 @@ def _may_match(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) 
     return not (pa.markers and pb.markers and not pa.markers & pb.markers)
 
 
+def _leads_differ(a: Doc, b: Doc, rules: ClusterRules) -> bool:
+    """Whether two headlines alike in meaning say different things once their leads are read:
+    on a day of war, "Fighting in central Gaza rages on amid hostage families' doubts" and a
+    hostage's relative on her family's ordeal are close as headlines, while their leads report
+    different facts."""
+    if not (rules.lead_similarity and a.lead_vector and b.lead_vector):
+        return False
+    together = np.frombuffer(a.lead_vector, dtype=np.float32) @ np.frombuffer(
+        b.lead_vector, dtype=np.float32
+    )
+    return float(together) < rules.lead_similarity
+
+
 def _same_words(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules) -> bool:
     if _cosine(pa.vector, pb.vector) >= rules.similarity and _facts_meet(pa, pb):
         return True
@@ -229,7 +247,8 @@ def cluster(docs: Sequence[Doc], rules: ClusterRules) -> list[list[int]]:
         if not _may_match(docs[a], docs[b], pa, pb, rules):
             continue
         if (a, b) in meant_alike:
-            links.append((meant_alike[(a, b)], a, b))
+            if not _leads_differ(docs[a], docs[b], rules):
+                links.append((meant_alike[(a, b)], a, b))
         elif _same_words(docs[a], docs[b], pa, pb, rules):
             links.append((_cosine(pa.vector, pb.vector), a, b))
     # The closest pairs join first. A looser pair then joins two groups only if their

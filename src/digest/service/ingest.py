@@ -101,7 +101,7 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
             stale = _set_aside_if_stale(batch, now, app.settings.ingest.stale_feed_hours)
             source.last_error = stale
             counts = upsert_articles(session, source, batch.articles, now)
-        embed(app, article_ids=counts.retitled_ids)
+        embed(app, article_ids=counts.to_embed_ids)
         report.inputs.append(
             InputResult(
                 spec, batch.kind, counts.new, counts.updated, counts.unchanged, batch.rejected

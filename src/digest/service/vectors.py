@@ -1,5 +1,5 @@
-"""Headline embeddings: computed once per article, as it is ingested, and kept in the store, so
-that building an edition only reads them."""
+"""Headline embeddings (the headline alone, and with its lead): computed once per article, as
+it is ingested, and kept in the store, so that building an edition only reads them."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,11 +41,15 @@ def embed(
     return done
 
 
-def _embed(app: App, model: str, todo: list[tuple[int, str]]) -> int:
+def _embed(app: App, model: str, todo: list[tuple[int, str, str]]) -> int:
     # Encoding happens outside any transaction: it takes seconds, and holds no lock meanwhile.
     for start in range(0, len(todo), _CHUNK):
         chunk = todo[start : start + _CHUNK]
-        vectors = encoder(model).headlines([title for _, title in chunk])
+        vectors = encoder(model).articles([(title, lead) for _, title, lead in chunk])
         with app.transaction() as session:
-            save_vectors(session, model, zip([i for i, _ in chunk], vectors, strict=True))
+            save_vectors(
+                session,
+                model,
+                ((i, v, lead) for (i, _, _), (v, lead) in zip(chunk, vectors, strict=True)),
+            )
     return len(todo)

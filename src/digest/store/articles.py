@@ -12,14 +12,17 @@ from digest.core.identity import content_hash, dedup_key
 from digest.core.text import shorten
 from digest.store.tables import ArticleRow, ArticleVector, EditionOverride, Source
 
+# The opening of an article's text that can stand as its lead: the model reads far less.
+LEAD_CHARS = 2000
+
 
 @dataclass(slots=True)
 class UpsertCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    # New articles, and those whose headline changed.
-    retitled_ids: list[int] = field(default_factory=list)
+    # New articles, and those whose headline or lead changed.
+    to_embed_ids: list[int] = field(default_factory=list)
 
 
 def upsert_source(
@@ -78,19 +81,27 @@ def upsert_articles(
             session.add(row)
             session.flush()
             counts.new += 1
-            counts.retitled_ids.append(row.article_id)
+            counts.to_embed_ids.append(row.article_id)
         elif row.content_hash != digest or row.published_at != article.published_at:
-            if row.title != article.title:
-                # Its headline embedding described the old headline.
+            if row.title != article.title or lead_of(row.summary, row.text) != lead_of(
+                article.summary, article.text
+            ):
+                # Its embeddings described the old headline or lead.
                 session.execute(
                     delete(ArticleVector).where(ArticleVector.article_id == row.article_id)
                 )
-                counts.retitled_ids.append(row.article_id)
+                counts.to_embed_ids.append(row.article_id)
             _fill(row, article, source, digest, now)
             counts.updated += 1
         else:
             counts.unchanged += 1
     return counts
+
+
+def lead_of(summary: str, text: str) -> str:
+    """What stands as an article's lead when it is embedded: its summary or, without one, the
+    opening of its text."""
+    return summary or text[:LEAD_CHARS]
 
 
 def _fill(
@@ -108,7 +119,9 @@ def _fill(
 _EFFECTIVE_AT = func.coalesce(ArticleRow.published_at, ArticleRow.ingested_at)
 
 
-def _to_article(row: ArticleRow, vector: bytes | None = None) -> Article:
+def _to_article(
+    row: ArticleRow, vector: bytes | None = None, lead_vector: bytes | None = None
+) -> Article:
     return Article(
         article_id=row.article_id,
         title=row.title,
@@ -118,6 +131,7 @@ def _to_article(row: ArticleRow, vector: bytes | None = None) -> Article:
         published_at=row.published_at or row.ingested_at,
         summary=row.summary,
         vector=vector,
+        lead_vector=lead_vector,
     )
 
 
@@ -134,24 +148,25 @@ def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[Art
 
 
 def vector_from(model: str) -> ColumnElement[bool]:
-    """Joins an article to its headline vector, if it holds one from `model`."""
+    """Joins an article to its vectors, if it holds them from `model`."""
     return and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
 
 
 def _with_vectors(session: Session, query: Select[tuple[ArticleRow]], model: str) -> list[Article]:
-    """The articles `query` selects, each with its headline vector from `model`, if any."""
+    """The articles `query` selects, each with its vectors from `model`, if any."""
     if not model:
         return [_to_article(row) for row in session.scalars(query)]
-    joined = query.add_columns(ArticleVector.vector).outerjoin(ArticleVector, vector_from(model))
-    rows = session.execute(joined)
-    return [_to_article(row, v) for row, v in rows]
+    joined = query.add_columns(ArticleVector.vector, ArticleVector.lead_vector).outerjoin(
+        ArticleVector, vector_from(model)
+    )
+    return [_to_article(row, v, lead) for row, v, lead in session.execute(joined)]
 
 
 def articles_between(
     session: Session, start: datetime, end: datetime, model: str = ""
 ) -> list[Article]:
     """Articles published (or, undated, first seen) in [start, end), oldest first, with their
-    headline vectors from `model` ("": none)."""
+    vectors from `model` ("": none)."""
     query = _in_window(start, end).order_by(_EFFECTIVE_AT, ArticleRow.article_id)
     return _with_vectors(session, query, model)
 

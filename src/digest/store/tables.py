@@ -95,8 +95,9 @@ class ArticleRow(Base):
 
 
 class ArticleVector(Base):
-    """An article headline's sentence embedding, kept so a build never computes it again. An
-    article holds one, from the model in use; a changed headline loses it."""
+    """An article headline's sentence embedding, and that of the headline with its lead, kept
+    so a build never computes them again. An article holds one row, from the model in use; a
+    changed headline loses it."""
 
     __tablename__ = "article_vectors"
 
@@ -106,6 +107,8 @@ class ArticleVector(Base):
     model: Mapped[str] = mapped_column(String(MAX_LINK))
     # Unit length, float32, little-endian.
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+    # None when the article's lead only repeats its headline.
+    lead_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Subscriber(Base):
