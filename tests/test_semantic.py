@@ -349,3 +349,16 @@ def test_a_lead_that_repeats_the_headline_adds_nothing_to_judge() -> None:
     )
     assert none is None and with_lead is not None
     assert alone == encoder(BUNDLED).headlines([headline])[0]
+
+
+def test_boilerplate_teasers_do_not_keep_two_reports_apart() -> None:
+    docs = embedded(
+        Doc("Zelenskyy fires Ukraine's top general Zaluzhnyi", "Click here for more.", T0),
+        Doc(
+            "Ukrainian president dismisses army chief Zaluzhnyi",
+            "Watch the video and subscribe for the full story.",
+            T0 + timedelta(hours=2),
+        ),
+    )
+    assert all(d.lead_vector for d in docs)
+    assert cluster(docs, RULES) == [[0, 1]]
