@@ -192,7 +192,7 @@ class Pruned:
 
 def prune_articles(session: Session, before: datetime, dry_run: bool = False) -> Pruned:
     """Delete the articles published (or, undated, first seen) before `before`, and with them
-    (by the foreign key) their headline vectors; those an editor's decision names stay."""
+    (by the foreign key) their vectors; those an editor's decision names stay."""
     old = before > _EFFECTIVE_AT
     named = ArticleRow.article_id.in_(select(EditionOverride.article_id))
     count = select(func.count()).select_from(ArticleRow).where(old)
