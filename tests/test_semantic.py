@@ -348,7 +348,9 @@ def test_a_lead_that_repeats_the_headline_adds_nothing_to_judge() -> None:
         [(headline, headline), (headline, "Officials in Islamabad confirmed the strikes.")]
     )
     assert none is None and with_lead is not None
-    assert alone == encoder(BUNDLED).headlines([headline])[0]
+    # The same text, though batched otherwise: equal up to float rounding.
+    single = encoder(BUNDLED).headlines([headline])[0]
+    assert np.frombuffer(alone, np.float32) @ np.frombuffer(single, np.float32) > 0.9999
 
 
 def test_boilerplate_teasers_do_not_keep_two_reports_apart() -> None:
