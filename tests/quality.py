@@ -208,7 +208,7 @@ def _fixture_days() -> list[list[StoryItem]]:
     days: dict[str, list[StoryItem]] = defaultdict(list)
     for item in labelled_items():
         a = item.article
-        doc = Doc(a.title, a.summary or a.text, a.published_at)
+        doc = Doc(a.title, a.summary or a.text, a.published_at, url=a.url or "")
         days[DAY_GROUPS.get(item.feed, item.feed)].append(StoryItem(doc, item.story, item.thread))
     return list(days.values())
 

@@ -1,9 +1,10 @@
 """Story clustering on explicit articles: what folds together and what must stay apart."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from digest.config import load_settings
-from digest.core.clustering import Doc, cluster
+from digest.core.clustering import ClusterRules, Doc, cluster
 
 T0 = datetime(2024, 8, 8, 9, 0, tzinfo=UTC)
 RULES = load_settings().editorial_rules().clustering
@@ -16,8 +17,8 @@ BACKGROUND = [
 ]
 
 
-def groups(docs: list[Doc]) -> list[list[int]]:
-    return [g for g in cluster(docs + BACKGROUND, RULES) if len(g) > 1]
+def groups(docs: list[Doc], rules: ClusterRules = RULES) -> list[list[int]]:
+    return [g for g in cluster(docs + BACKGROUND, rules) if len(g) > 1]
 
 
 def test_lightly_edited_wire_copy_folds_together() -> None:
@@ -185,3 +186,39 @@ def test_a_toll_given_as_a_bound_is_not_a_different_figure() -> None:
         T0 + timedelta(hours=2),
     )
     assert groups([early, later]) == [[0, 1]]
+
+
+def test_comment_and_background_stay_apart_from_the_reports_they_discuss() -> None:
+    """Outlets file explainers and columns under their own part of the site: such a piece
+    shares the event's names and words, and reports no event."""
+    report = Doc(
+        "US launches new strikes on Houthi targets in Yemen",
+        "On fourth day of strikes, US military says it targeted 14 Houthi missiles that were "
+        "'loaded to be fired' from Yemen.",
+        T0,
+        url="https://www.aljazeera.com/news/2024/1/18/us-launches-new-strikes-on-houthi-targets",
+    )
+    second_report = Doc(
+        "America strikes 14 Houthi missile sites after attack on US-owned ship",
+        "US ships and submarines have fired at Houthi positions in Yemen after another "
+        "American-owned vessel was attacked near the Red Sea.",
+        T0 - timedelta(hours=4),
+        url="https://news.sky.com/story/america-strikes-14-missile-sites-in-yemen-13050638",
+    )
+    feature = Doc(
+        "Beyond the Red Sea: Who are the Houthis up against inside Yemen?",
+        "Their attacks on Red Sea ships have brought them global attention. But within Yemen, "
+        "the Houthis aren't the force.",
+        T0 + timedelta(hours=5),
+        url="https://www.aljazeera.com/Features/2024/1/18/beyond-the-red-sea?traffic_source=rss",
+    )
+    column = Doc(
+        "The US strikes on the Houthis in Yemen will not stop the attacks on ships",
+        "America's missile strikes on Houthi sites in Yemen miss what drives the attacks.",
+        T0 + timedelta(hours=6),
+        url="https://www.theguardian.com/us-news/commentisfree/2024/jan/18/houthi-strikes",
+    )
+    assert groups([report, second_report, feature, column]) == [[0, 1]]
+    # Their words alone do not tell them apart.
+    unfiled = replace(RULES, apart_paths=())
+    assert groups([report, second_report, feature, column], unfiled) == [[0, 1, 2, 3]]

@@ -106,6 +106,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
             '[clustering]\nroundups = ["briefing", " | "]\n',
             "clustering.roundups: expected a term with at least one word",
         ),
+        (
+            '[clustering]\napart_paths = ["opinion", "news/features"]\n',
+            "clustering.apart_paths: expected one segment of a URL path such as 'opinion', "
+            "not 'news/features'",
+        ),
         ('[edition]\nsubject = "{{ nope }}"\n', "edition.subject: expected a Jinja pattern"),
         ('[celery]\nbroker_url = "http://x"\n', "celery.broker_url: expected a redis://"),
         (

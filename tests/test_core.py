@@ -1,6 +1,7 @@
 """Building editions from explicit articles: windows, stories, ranking, quotas, editors, budget."""
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -124,6 +125,16 @@ def test_one_story_from_two_outlets_becomes_one_item_with_the_other_folded_in() 
     assert story.article_id == 1  # earliest wins when source weights are equal
     assert [d.source for d in story.duplicates] == ["Wire B"]
     assert any("coverage" in r and "2 outlets" in r for r in story.reasons)
+
+
+def test_a_column_filed_under_opinion_is_an_item_of_its_own() -> None:
+    column = replace(
+        KURSK[1], article_id=9, source="Op-Ed", url="https://example.com/opinion/kursk-gamble"
+    )
+    ukraine = next(s for s in build([*KURSK, column]).sections if s.key == "ukraine")
+    assert [
+        [d.article_id for d in i.duplicates] for i in ukraine.items if i.article_id in (1, 9)
+    ] == [[2], []]
 
 
 def test_a_trusted_source_is_preferred_as_the_representative() -> None:

@@ -179,6 +179,7 @@ class Settings(BaseSettings):
                 lead_similarity=self.clustering.lead_similarity,
                 max_hours_apart=self.clustering.max_hours_apart,
                 roundups=tuple(self.clustering.roundups),
+                apart_paths=tuple(self.clustering.apart_paths),
             ),
             ranking=RankingRules(
                 relevance_weight=self.ranking.relevance_weight,

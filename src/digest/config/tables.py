@@ -60,6 +60,13 @@ def _terms(value: list[str]) -> list[str]:
 Terms = Annotated[list[str], AfterValidator(_terms)]
 
 
+def _path_segments(value: list[str]) -> list[str]:
+    for segment in value:
+        if not segment.strip() or "/" in segment:
+            raise ValueError(f"one segment of a URL path such as 'opinion', not {segment!r}")
+    return [segment.strip().lower() for segment in value]
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -185,6 +192,9 @@ class ClusteringSettings(_Table):
     lead_similarity: float = Field(0.58, ge=0, le=1)
     max_hours_apart: float = Field(36.0, gt=0)
     roundups: Terms = Field(default_factory=lambda: list(_example()["clustering"]["roundups"]))
+    apart_paths: Annotated[list[str], AfterValidator(_path_segments)] = Field(
+        default_factory=lambda: list(_example()["clustering"]["apart_paths"])
+    )
     prefer: list[Literal["source_weight", "earliest", "longest"]] = [
         "source_weight",
         "earliest",

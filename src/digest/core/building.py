@@ -135,7 +135,7 @@ def build_edition(
         candidates.append(_Candidate(article, verdict, section, pinned, moved))
     stories = cluster(
         [
-            Doc(a.title, a.summary or a.text, a.published_at, a.vector, a.lead_vector)
+            Doc(a.title, a.summary or a.text, a.published_at, a.vector, a.lead_vector, a.url or "")
             for a in (c.article for c in candidates)
         ],
         rules.clustering,

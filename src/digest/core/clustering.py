@@ -9,8 +9,9 @@ headlines mean nearly the same ("NASA's rover makes a baffling oxygen discovery 
 "Nobody knows what's creating oxygen on Mars" share two words but one event) and, read with
 their leads, still say much the same. In every case the two were published close in time, and
 their headlines do not name different dates or figures (sums of money aside: outlets convert
-and round them). Roundups (newsletters, live blogs, galleries) carry many stories at once, so
-they never fold into one. Groups grow from the closest pairs, and two groups join only when
+and round them). Roundups (newsletters, live blogs, galleries) carry many stories at once, and
+comment and background (filed under /opinion/, /features/) report no event, so neither ever
+folds into one. Groups grow from the closest pairs, and two groups join only when
 their headlines are alike on average.
 """
 
@@ -20,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import numpy as np
 import snowballstemmer
@@ -82,6 +84,9 @@ class ClusterRules:
     lead_similarity: float = 0.58
     # Headline phrases marking a roundup of many stories, e.g. "briefing", "in pictures".
     roundups: tuple[str, ...] = ()
+    # Segments of an article's address that file it as something other than a report of an
+    # event, e.g. "opinion", "features"; lower case.
+    apart_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ class Doc:
     # the headline with its lead's opening (None when the lead only repeats the headline).
     vector: bytes | None = None
     lead_vector: bytes | None = None
+    # Where the outlet filed it: "/opinion/" in its path marks a column, not a report.
+    url: str = ""
 
 
 def _words(text: str) -> list[str]:
@@ -231,12 +238,24 @@ def _same_words(a: Doc, b: Doc, pa: _Profile, pb: _Profile, rules: ClusterRules)
     return ratio >= rules.title_similarity
 
 
+def _alone(docs: Sequence[Doc], rules: ClusterRules) -> set[int]:
+    """The articles that are no single report, so fold with none: roundups, by their headline,
+    and comment and background, by where their outlet files them ("/commentisfree/")."""
+    roundup = terms_pattern(rules.roundups)
+    apart = frozenset(rules.apart_paths)
+    return {
+        i
+        for i, doc in enumerate(docs)
+        if (roundup and roundup.search(doc.title))
+        or not apart.isdisjoint(urlsplit(doc.url).path.lower().split("/"))
+    }
+
+
 def cluster(docs: Sequence[Doc], rules: ClusterRules) -> list[list[int]]:
     """Groups of indexes into `docs` that report the same story, each sorted, in order of
     their first member; an article alike to no other forms a group of one."""
     profiles = _profiles(docs)
-    roundup = terms_pattern(rules.roundups)
-    alone = {i for i, doc in enumerate(docs) if roundup and roundup.search(doc.title)}
+    alone = _alone(docs, rules)
     meanings = _Meanings(docs)
     meant_alike = meanings.pairs(rules.semantic_similarity)
     links = []
