@@ -99,8 +99,7 @@ class Daemon:
             IntervalTrigger(seconds=settings.schedule.lease_seconds / 3),
             id="lease",
         )
-        # A signal that lands just before the scheduler starts cannot shut it down from the
-        # handler; this job notices the request within a second instead.
+        # A stop asked for by a signal is carried out by this job, within a second: see `stop`.
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=1), id="watch")
 
     def _heartbeat(self) -> bool:
@@ -169,10 +168,12 @@ class Daemon:
         self.scheduler.start()
 
     def stop(self, reload: bool = False) -> None:
+        """Ask for a stop, or a reload. Signal handlers call this on the main thread, in the
+        middle of whatever the scheduler was doing there, so it only sets flags: shutting the
+        scheduler down from here would wait for locks the interrupted code holds, forever."""
         self.requested, self.reload = True, reload
         if not reload:
-            self.stopping.set()
-        self._watch()
+            self.stopping.set()  # no code on the main thread ever holds this event's lock
 
     def _watch(self) -> None:
         if self.requested and self.scheduler.running:
