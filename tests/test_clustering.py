@@ -189,7 +189,7 @@ def test_a_toll_given_as_a_bound_is_not_a_different_figure() -> None:
 
 
 def test_comment_and_background_stay_apart_from_the_reports_they_discuss() -> None:
-    """Outlets file explainers and columns under their own part of the site: such a piece
+    """Outlets file features and columns under their own part of the site: such a piece
     shares the event's names and words, and reports no event."""
     report = Doc(
         "US launches new strikes on Houthi targets in Yemen",

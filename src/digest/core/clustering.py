@@ -11,8 +11,8 @@ their leads, still say much the same. In every case the two were published close
 their headlines do not name different dates or figures (sums of money aside: outlets convert
 and round them). Roundups (newsletters, live blogs, galleries) carry many stories at once, and
 comment and background (filed under /opinion/, /features/) report no event, so neither ever
-folds into one. Groups grow from the closest pairs, and two groups join only when
-their headlines are alike on average.
+folds into one. Groups grow from the closest pairs, and two groups join only when their
+headlines are alike on average.
 """
 
 import math

@@ -97,7 +97,7 @@ class ArticleRow(Base):
 class ArticleVector(Base):
     """An article headline's sentence embedding, and that of the headline with its lead, kept
     so a build never computes them again. An article holds one row, from the model in use; a
-    changed headline loses it."""
+    changed headline or lead loses it."""
 
     __tablename__ = "article_vectors"
 
