@@ -7,15 +7,16 @@
 Faults are keyword options, all off by default; `reset_faults()` swaps them while the server
 runs. The server records what it accepted in `received`, so a test can assert exactly what a
 real server got under each failure mode. At RCPT the faults are checked in the order
-temp_fail_for_seconds, temp_fail_first, permanent_fail, greylist; at the end of DATA in the
-order reject_data_for, temp_fail_every, drop_after_data. Every 421 reply closes the connection,
-as RFC 5321 (3.8) requires.
+temp_fail_for_seconds, temp_fail_first, permanent_fail, greylist; at DATA, cut_during_data
+comes first, then at its end reject_data_for, temp_fail_every, drop_after_data. Every 421
+reply closes the connection, as RFC 5321 (3.8) requires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -66,6 +67,7 @@ class Faults:
     reject_data_for: Set[str] = frozenset()
     greylist: bool = False
     drop_after_data: int | Set[str] | None = None
+    cut_during_data: int | Set[str] | None = None
     slow_reply_seconds: float = 0.0
     banner_421: bool = False
     auth_required: tuple[str, str] | None = None
@@ -161,11 +163,7 @@ class _Handler:
         # The verdict stands before the wait, so a client that gives up leaves it unchanged.
         if faults.slow_reply_seconds:
             await asyncio.sleep(faults.slow_reply_seconds)
-        drop = faults.drop_after_data
-        if reply == ACCEPTED and (
-            (isinstance(drop, int) and envelope.number == drop)
-            or (isinstance(drop, Set) and not drop.isdisjoint(envelope.rcpt_tos))
-        ):
+        if reply == ACCEPTED and _chosen(faults.drop_after_data, envelope):
             server.hang_up()
         return reply
 
@@ -190,14 +188,38 @@ class _Handler:
             self.received.append(message)
 
 
+def _chosen(fault: int | Set[str] | None, envelope: _Envelope) -> bool:
+    """Whether a fault given as a transaction number or a set of recipients hits `envelope`."""
+    if isinstance(fault, int):
+        return envelope.number == fault
+    return fault is not None and not fault.isdisjoint(envelope.rcpt_tos)
+
+
 class _FaultSMTP(SMTP):
     """aiosmtpd's SMTP protocol with the faults no handler hook can produce: a 421 banner,
-    closing after any 421 reply, and hanging up instead of replying."""
+    closing after any 421 reply, hanging up instead of replying, and cutting the connection
+    in the middle of the data."""
 
     event_handler: _Handler
+    envelope: _Envelope | None
 
     def _create_envelope(self) -> _Envelope:
         return _Envelope()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        envelope = self.envelope
+        cut = self.event_handler.faults.cut_during_data
+        if envelope is None or not envelope.rcpt_tos or not _chosen(cut, envelope):
+            await super().smtp_DATA(arg)
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.readuntil(b"\r\n")  # the first line of the message, no more
+        assert self.transport is not None
+        # As a proxy aborting the connection does: a reset, whatever is still unread.
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+        raise asyncio.CancelledError
 
     async def _handle_client(self) -> None:
         self.event_handler.connected()
@@ -261,6 +283,8 @@ class FaultServer:
     - greylist=True: the first RCPT for each (sender, recipient) pair gets 450.
     - drop_after_data=N or {addresses}: the Nth transaction, or one to any of those recipients,
       is recorded and then the connection closes with no reply to the data.
+    - cut_during_data=N or {addresses}: the Nth transaction, or one to any of those recipients,
+      is reset after the first line of its data (not recorded), as a proxy aborting it would.
     - slow_reply_seconds=S: wait S seconds before answering the end of each DATA (the message
       is recorded, or not, before the wait: a client that times out leaves it recorded).
     - banner_421=True: greet with 421 and close.

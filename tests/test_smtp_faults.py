@@ -160,6 +160,16 @@ def test_drop_after_data_for_recipients_drops_every_attempt_to_them() -> None:
     assert server.recipients() == Counter({OTHER: 2, READER: 1})
 
 
+def test_cut_during_data_resets_the_connection_and_records_nothing() -> None:
+    with FaultServer(cut_during_data={OTHER}) as server:
+        with client(server) as smtp, pytest.raises(smtplib.SMTPServerDisconnected) as cut:
+            smtp.sendmail(SENDER, [OTHER], message() + b"More text.\r\n" * 5000)
+        assert isinstance(cut.value.__context__, ConnectionResetError)
+        with client(server) as smtp:
+            smtp.sendmail(SENDER, [READER], message())
+    assert server.recipients() == Counter({READER: 1})
+
+
 def test_slow_reply_delays_the_answer_to_the_data() -> None:
     with FaultServer(slow_reply_seconds=0.2) as server, client(server) as smtp:
         smtp.mail(SENDER)

@@ -3,13 +3,20 @@
 SMTP is driven command by command (MAIL, RCPT, DATA, the final reply) so that each failure is
 sorted by what it means for the message: a 4xx, a 421 or a connection lost before the end of
 the data is temporary; a 5xx at RCPT or DATA is permanent for that recipient (a 5.1.x at RCPT
-is a hard bounce); a connection lost after the end of the data is ambiguous, since the server
-may have accepted the message. Authentication and TLS failures, a 5xx at MAIL FROM, or a
-server that stays unreachable stop the run.
+is a hard bounce); a reply lost after the end of the data is ambiguous, since the server may
+have accepted the message. Authentication and TLS failures, a 5xx at MAIL FROM, or a server
+that stays unreachable stop the run.
+
+"Before the end of the data" is known, not guessed: the final dot goes in a write of its own,
+after a look at whether the server hung up meanwhile, and a connection reset after it means
+the server threw away data it had not read, the dot among it (a server that read it all and
+then vanished closes or times out instead).
 """
 
 import mailbox
+import select
 import smtplib
+import socket
 import ssl
 from pathlib import Path
 from typing import Protocol, Self
@@ -61,12 +68,47 @@ class MaildirTransport:
         return str(self.folder / "new" / key)
 
 
+END_OF_DATA = b".\r\n"
+
+
 def _dot_stuffed(raw: bytes) -> bytes:
-    """The DATA payload: lines starting with a dot get another (RFC 5321 4.5.2), then the end."""
+    """The DATA payload but its final dot: lines starting with a dot get another (RFC 5321
+    4.5.2), and the last line is ended."""
     body = raw.replace(b"\n.", b"\n..")  # a plain replace: a regex costs 0.1 ms a message
     if body.startswith(b"."):
         body = b"." + body
-    return body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+    return body + (b"" if body.endswith(b"\r\n") else b"\r\n")
+
+
+def _spoke_early(smtp: smtplib.SMTP) -> str | None:
+    """Why the data cannot end well, if the server hung up or answered before its end: it
+    cannot have accepted a message whose final dot it never got. Whatever is read here is
+    lost, which does not matter: any answer now ends the connection."""
+    sock = smtp.sock
+    assert sock is not None
+    if not select.select([sock], [], [], 0)[0]:
+        return None
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        early = sock.recv(512)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return None  # a TLS record with no data in it, such as a session ticket
+    except OSError as exc:
+        return f"connection lost before the end of the data: {exc}"
+    finally:
+        sock.settimeout(timeout)
+    if not early:
+        return "connection closed before the end of the data"
+    return f"the server answered before the end of the data: {_text(early).strip()[:200]}"
+
+
+def _reset_by_peer(exc: BaseException) -> bool:
+    """Whether the connection was reset. smtplib hides the socket's error in the context of
+    the `SMTPServerDisconnected` it raises instead."""
+    return isinstance(exc, ConnectionResetError) or isinstance(
+        exc.__context__, ConnectionResetError
+    )
 
 
 def _text(reply: bytes | str) -> str:
@@ -122,6 +164,10 @@ class SmtpTransport:
                 )
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # The final dot goes in a write of its own: without this, Nagle's algorithm would
+            # hold it back until the server acknowledged the rest, a delayed ACK away.
+            assert smtp.sock is not None
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.security == "starttls":
                 smtp.starttls(context=context)
@@ -210,12 +256,19 @@ class SmtpTransport:
                         smtp.send(b".\r\n")  # a lax server opened DATA anyway: close it empty
                     raise _refusal(phase, code, reply)
             smtp.send(_dot_stuffed(raw))
+            early = _spoke_early(smtp)
+            if early is not None:
+                raise TemporaryDeliveryError(early, phase="DATA")
+            smtp.send(END_OF_DATA)
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             reason = f"connection lost before the end of the data: {exc}"
             raise TemporaryDeliveryError(reason, phase="DATA") from None
         try:
             code, reply = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            if _reset_by_peer(exc):
+                reason = "connection reset before the server read the end of the data"
+                raise TemporaryDeliveryError(reason, phase="DATA") from None
             raise AmbiguousDeliveryError(
                 f"no reply after the end of the data ({exc or 'connection closed'}): the server "
                 "may have accepted the message"
