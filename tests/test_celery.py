@@ -1,8 +1,11 @@
-"""Sending with Celery workers: real worker processes, PostgreSQL, Redis and an SMTP server.
+"""Sending with Celery workers: real worker processes, PostgreSQL, Redis or RabbitMQ, and an
+SMTP server.
 
 Each test has its own database, queue and Redis key prefix. What is asserted is what readers
 would notice: every subscriber gets the edition once, also when a batch is delivered twice or
-a worker is killed mid-run (then at most the one message it had in flight arrives twice).
+a worker is killed mid-run (then at most the one message it had in flight arrives twice, and
+the report names its reader), and a killed worker's batch goes on within seconds although
+the broker keeps its task for an hour.
 """
 
 import json
@@ -20,6 +23,7 @@ from typing import Any
 
 import pytest
 import redis
+from kombu import Connection
 
 from conftest import _service_missing, digest, stocked_station, wait_for
 from digest.broker import SharedRateLimit
@@ -28,6 +32,7 @@ from smtp_faults import FaultServer
 from test_delivery import DAY, STORY, report
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @pytest.fixture
@@ -48,28 +53,64 @@ def prefix() -> Iterator[str]:
         client.close()
 
 
-@pytest.fixture
-def cluster(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, prefix: str
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, prefix: str) -> Iterator[str]:
+    """Redis, then RabbitMQ, whose queue of this test's (named `prefix`) is deleted after."""
+    if request.param == "redis":
+        yield REDIS_URL
+        return
+    try:
+        with Connection(AMQP_URL, connect_timeout=3) as probe:
+            probe.connect()
+    except OSError as exc:
+        _service_missing(f"RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}")
+    try:
+        yield AMQP_URL
+    finally:
+        with Connection(AMQP_URL) as connection:
+            connection.default_channel.queue_delete(prefix)
+
+
+def _cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str, broker: str, prefix: str
 ) -> Iterator[FaultServer]:
     """A PostgreSQL store with one story for DAY, the celery engine on this test's queue, and
-    an SMTP server; worker processes read the same settings from the environment."""
+    an SMTP server; worker processes read the same settings from the environment. The
+    broker's visibility timeout is its default, an hour: nothing may wait for it."""
     (tmp_path / "story.jsonl").write_text(json.dumps(STORY) + "\n")
     settings = {
-        "DATABASE__URL": postgres_url,
+        "DATABASE__URL": database,
         "DELIVERY__ENGINE": "celery",
         "DELIVERY__TRANSPORT": "smtp",
         "DELIVERY__BATCH_SIZE": "50",
         "DELIVERY__LEASE_SECONDS": "3",
-        "CELERY__BROKER_URL": REDIS_URL,
+        "CELERY__BROKER_URL": broker,
         "CELERY__QUEUE": prefix,
         "CELERY__KEY_PREFIX": prefix,
-        # Short, so a killed worker's batch is handed on within seconds.
-        "CELERY__VISIBILITY_TIMEOUT": "5",
         "WEB__BASE_URL": "https://news.example.org/",
     }
     with stocked_station(monkeypatch, tmp_path / "story.jsonl", settings, 10) as server:
         yield server
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, prefix: str
+) -> Iterator[FaultServer]:
+    """The station with Redis as the broker."""
+    yield from _cluster(tmp_path, monkeypatch, postgres_url, REDIS_URL, prefix)
+
+
+@pytest.fixture
+def any_cluster(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+    broker_url: str,
+    prefix: str,
+) -> Iterator[FaultServer]:
+    """The station with Redis, then with RabbitMQ as the broker."""
+    yield from _cluster(tmp_path, monkeypatch, postgres_url, broker_url, prefix)
 
 
 @pytest.fixture
@@ -147,23 +188,52 @@ def test_three_workers_send_a_2000_reader_edition_each_once(
     assert "0 handed to the workers" in digest("send", "--date", DAY).output
 
 
-def test_a_killed_worker_loses_nothing_and_repeats_at_most_its_message_in_flight(
-    tmp_path: Path, cluster: FaultServer, start_worker: Callable[[], subprocess.Popen[bytes]]
+def test_a_killed_workers_batch_goes_on_within_a_lease_and_repeats_at_most_one_message(
+    tmp_path: Path, any_cluster: FaultServer, start_worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
+    """The broker keeps the dead worker's task for an hour (Redis), or hands it on at once
+    (RabbitMQ): either way the others take its rows over within a lease (3 s here)."""
     emails = readers(600)
     subscribe(tmp_path, emails)
-    cluster.reset_faults(slow_reply_seconds=0.01)
+    any_cluster.reset_faults(slow_reply_seconds=0.01)
     doomed, *_ = [start_worker() for _ in range(3)]
     assert digest("send", "--date", DAY).exit_code == 0
-    wait_for(lambda: len(cluster.received) >= 100)
+    wait_for(lambda: len(any_cluster.received) >= 100)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
-    assert len(cluster.received) < 600, "the kill should land mid-run"
-    wait_for(settled(600), seconds=120)
-    counts = cluster.recipients()
+    assert len(any_cluster.received) < 600, "the kill should land mid-run"
+    wait_for(settled(600), seconds=60)
+    counts = any_cluster.recipients()
     assert set(counts) == set(emails)
-    # The documented bound: one connection per worker, so at most one message twice.
+    # The documented bound: one connection per worker, so at most one message twice, and
+    # the report names whoever may have it twice.
     assert sum(n - 1 for n in counts.values()) <= 1
+    twice = {d["email"] for d in report()["possible_duplicates"]}
+    assert {email for email, n in counts.items() if n > 1} <= twice
+
+
+def test_a_workers_lease_never_runs_out_while_it_sends(
+    tmp_path: Path,
+    cluster: FaultServer,
+    start_worker: Callable[[], subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch that takes longer than the lease (2 s) at the shared rate, and `digest send`
+    run again meanwhile: the rows a worker is sending are not queued for another."""
+    monkeypatch.setenv("DIGEST_DELIVERY__LEASE_SECONDS", "2")
+    monkeypatch.setenv("DIGEST_DELIVERY__BATCH_SIZE", "200")
+    monkeypatch.setenv("DIGEST_DELIVERY__RATE_PER_SECOND", "20")
+    emails = readers(150)
+    subscribe(tmp_path, emails)
+    for _ in range(2):
+        start_worker()
+    assert digest("send", "--date", DAY).exit_code == 0
+    wait_for(lambda: len(cluster.received) > 0)
+    time.sleep(3)
+    assert digest("send", "--date", DAY).exit_code == 0
+    wait_for(settled(150), seconds=60)
+    assert cluster.recipients() == Counter(dict.fromkeys(emails, 1))
+    assert report()["possible_duplicates"] == []
 
 
 def test_a_batch_delivered_twice_sends_each_message_once(

@@ -18,6 +18,8 @@ from digest.store.editions import list_editions
 
 # Without a terminal, a progress line every this many messages.
 LOG_EVERY = 1000
+# Outcomes of a run that leave a reader without the edition, for now or for good.
+NOT_DELIVERED = ("failed", "deferred", "ambiguous", "expired", "quarantined")
 
 
 class _Meter:
@@ -109,10 +111,13 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
             "Follow them with 'digest status'."
         )
         return
+    twice = report.attention.possible_duplicates
     out.print(
         f"Edition {report.edition_key}: {plural(report.queued, 'delivery', 'deliveries')} "
         f"queued now; this run: "
-        f"{meter.summary()}; ledger: {_states(report.counts)}."
+        f"{meter.summary()}; ledger: {_states(report.counts)}"
+        + (f"; {plural(twice, 'reader')} may have two copies" if twice else "")
+        + "."
     )
     if report.stopped:
         out.print("Stopped on request; the rest is left for the next 'digest send'.")
@@ -121,10 +126,20 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
         out.print(f"Outbox (Maildir): {app.settings.delivery.maildir / 'new'}")
     for location in report.locations:
         out.print(f"  {location}")
-    unfinished = ("failed", "deferred", "ambiguous", "expired", "quarantined")
-    if any(report.counts[state] for state in unfinished):
+    if report.attention.held:
+        out.print(_held_note(report.attention.held, day))
+    # This run's outcomes decide, not the ledger's: a reader held for a decision, or refused
+    # for good, in an earlier run would otherwise fail every later run.
+    if any(report.outcomes[state] for state in NOT_DELIVERED):
         err.print(f"Not everything was delivered: see 'digest report --date {day}'.")
         ctx.exit(1)
+
+
+def _held_note(held: int, day: date) -> str:
+    return (
+        f"{plural(held, 'delivery waits', 'deliveries wait')} for your decision (the server may "
+        f"have had the message): 'digest resend --date {day} --failed' sends again."
+    )
 
 
 @cli.command("report")
@@ -135,7 +150,7 @@ def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
     """Show editions and deliveries (one edition's with --date)."""
     app = app_of(ctx)
     if day is not None:
-        _edition_report(delivery.edition_report(app, day), as_json)
+        _edition_report(delivery.edition_report(app, day), day, as_json)
         return
     with app.transaction() as session:
         records = [
@@ -162,7 +177,7 @@ def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
         out.print("No editions yet.")
 
 
-def _edition_report(report: dict[str, Any], as_json: bool) -> None:
+def _edition_report(report: dict[str, Any], day: date, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(report, ensure_ascii=False))
         return
@@ -170,6 +185,17 @@ def _edition_report(report: dict[str, Any], as_json: bool) -> None:
     for failure in report["failures"]:
         code = f" [{failure['code']}]" if failure["code"] else ""
         out.print(f"  {failure['state']:<11} {failure['email']}{code}: {failure['reason']}")
+    if report["held"]:
+        out.print(_held_note(report["held"], day))
+    twice = report["possible_duplicates"]
+    if twice:
+        out.print(
+            f"{plural(len(twice), 'reader', 'readers')} may have two copies (an earlier attempt "
+            "got no answer after the data, or its sender stopped mid-transaction):"
+        )
+    for reader in twice:
+        doubt = plural(reader["uncertain_attempts"], "attempt", "attempts")
+        out.print(f"  {reader['email']}: {reader['state']}, {doubt} in doubt")
 
 
 @cli.command("resend")

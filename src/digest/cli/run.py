@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -244,12 +245,14 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         editions = [
             {
                 "edition": f"{row.name}:{row.day}",
+                "day": row.day.isoformat(),
                 "status": row.status,
                 "built_at": row.built_at.isoformat(),
                 "skip_reason": row.skip_reason,
                 "counts": {
                     k: n for k, n in ledger_status.counts(session, row.edition_id).items() if n
                 },
+                **asdict(ledger_status.attention(session, row.edition_id)),
                 "workers": [
                     {"worker": w.owner, "counts": w.counts, "in_flight": w.in_flight}
                     for w in ledger_status.progress_by_worker(session, row.edition_id)
@@ -301,6 +304,17 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in edition["counts"].items()) or "no deliveries"
         note = f" ({edition['skip_reason']})" if edition["skip_reason"] else ""
         out.print(f"  {edition['edition']}  {edition['status']}: {counts}{note}")
+        if edition["held"]:
+            out.print(
+                f"    {edition['held']} waiting for your decision (the server may have had "
+                f"the message): 'digest report --date {edition['day']}' lists them, "
+                f"'digest resend --date {edition['day']} --failed' sends them again"
+            )
+        if edition["possible_duplicates"]:
+            out.print(
+                f"    {edition['possible_duplicates']} may have two copies: "
+                f"'digest report --date {edition['day']}' lists them"
+            )
         for worker in edition["workers"]:
             done = ", ".join(f"{n} {k}" for k, n in sorted(worker["counts"].items())) or "nothing"
             out.print(f"    sender {worker['worker']}: {done}, {worker['in_flight']} in flight")

@@ -248,6 +248,15 @@ class DeliverySettings(_Table):
     quarantine_after: int = Field(3, ge=1)
     batch_size: int = Field(200, ge=1, le=10_000)
 
+    @property
+    def claim_size(self) -> int:
+        """Rows a sender claims at once: `batch_size`, but no more than the rate limit lets
+        it send within half its lease, so that a claim is sent well before its lease ends."""
+        rates = [r for r in (self.rate_per_second, self.rate_per_hour / 3600) if r]
+        if not rates:
+            return self.batch_size
+        return max(1, min(self.batch_size, int(self.lease_seconds * min(rates) / 2)))
+
 
 def _broker_url(url: str) -> str:
     if url and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):

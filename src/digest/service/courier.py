@@ -2,19 +2,22 @@
 Celery worker share.
 
 For each claimed delivery: the subscriber as read with the lease (a late unsubscribe is
-honoured), their variant's message, the rate limit, the transport, and the outcome recorded
-right after the server's final reply, fenced on still holding the lease.
+honoured), their variant's message, the rate limit, the hold on the row re-checked and
+extended, the transport, and the outcome recorded right after the server's final reply,
+fenced on still holding the lease. Meanwhile the sender's `LeaseKeeper` renews its leases.
 """
 
+import logging
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.config import DeliverySettings
@@ -33,6 +36,8 @@ from digest.transport import MaildirTransport, SmtpTransport, Transport
 
 # Maildir paths kept for the report (the demo prints them); a large run keeps the first few.
 MAX_LOCATIONS = 20
+INTERRUPTED = "a sender stopped while handing the message to the server, which may have it"
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 StopFlag = Callable[[], bool]
 
@@ -119,19 +124,79 @@ class Channels:
         self._opened = []
 
 
+class LeaseKeeper:
+    """One sender's hold on the rows it claimed. While the sender lives, a thread renews the
+    leases of its unfinished rows every third of `lease_seconds`, however slow the server or
+    the rate limit; a sender that dies renews nothing, so its rows come due within a lease.
+    Before each message, `hold` re-checks the row is still this sender's."""
+
+    def __init__(self, app: App, owner: str) -> None:
+        self.app, self.owner = app, owner
+        self.lease = timedelta(seconds=app.settings.delivery.lease_seconds)
+        self._rows: set[int] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="digest-lease", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "LeaseKeeper":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def keep(self, delivery_ids: Iterable[int]) -> None:
+        with self._lock:
+            self._rows.update(delivery_ids)
+
+    def forget(self, delivery_ids: Iterable[int]) -> None:
+        with self._lock:
+            self._rows.difference_update(delivery_ids)
+
+    def hold(self, delivery_id: int) -> bool:
+        """Whether the row is still this sender's, its lease extended right now; if not, the
+        message must not go (another sender may be sending it)."""
+        now = self.app.now()
+        until = now + self.lease
+        return self.app.autocommit(lambda db: ledger.hold(db, delivery_id, self.owner, now, until))
+
+    def _renew(self) -> None:
+        while not self._closed.wait(self.lease.total_seconds() / 3):
+            with self._lock:
+                held = sorted(self._rows)
+            if held:
+                self._renew_rows(held)
+
+    def _renew_rows(self, held: list[int]) -> None:
+        now = self.app.now()
+        try:
+            self.app.autocommit(
+                lambda db: ledger.renew(db, self.owner, held, now, now + self.lease)
+            )
+        except SQLAlchemyError as exc:
+            # Tried again a third of a lease later; meanwhile `hold` keeps any row whose lease
+            # ran out from being sent twice.
+            log.warning("could not renew the leases of %s: %s", self.owner, exc)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+
+
 class Courier:
-    """Delivers claimed rows of one edition under one lease owner."""
+    """Delivers claimed rows of one edition under one sender's leases."""
 
     def __init__(
         self,
         app: App,
         row: EditionRow,
-        owner: str,
+        keeper: LeaseKeeper,
         rate: Throttle,
         progress: Progress = lambda outcome: None,
         should_stop: StopFlag = lambda: False,
     ) -> None:
-        self.app, self.row, self.owner, self.rate = app, row, owner, rate
+        self.app, self.row, self.keeper, self.rate = app, row, keeper, rate
+        self.owner = keeper.owner
         self.progress, self.should_stop = progress, should_stop
         self.settings = app.settings.delivery
         self.variants = Variants(app, row)
@@ -146,7 +211,12 @@ class Courier:
         (the server unreachable, login refused) stops the batch: the rows not yet attempted
         are pending again, and the error is raised."""
         self._stop, self._outcomes = None, Counter()
-        channels.run(lambda item: self._deliver(item, channels), claimed)
+        ids = [item.delivery_id for item in claimed]
+        self.keeper.keep(ids)
+        try:
+            channels.run(lambda item: self._deliver(item, channels), claimed)
+        finally:
+            self.keeper.forget(ids)
         if self._stop is not None:
             raise self._stop
         return self._outcomes
@@ -164,9 +234,14 @@ class Courier:
             with self.app.transaction() as session:
                 ledger.release(session, self.owner, [item.delivery_id])
             return
+        finally:
+            self.keeper.forget([item.delivery_id])
+        if values is None:
+            return  # the lease ran out and another sender may have the row: not ours to send
         now = self.app.now()
         bounced = values.pop("_bounced", False)
         values.setdefault("first_attempt_at", item.first_attempt_at or now)
+        values.setdefault("ambiguous_count", item.ambiguous_count + item.interrupted)
         if bounced:  # the subscriber is marked in the same transaction
             with self.app.transaction() as session:
                 recorded = ledger.record(session, item.delivery_id, self.owner, **values)
@@ -181,7 +256,8 @@ class Courier:
                 self._outcomes[values["status"]] += 1
             self.progress(values["status"])
 
-    def _attempt(self, item: ledger.Claimed, channels: Channels) -> dict[str, Any]:
+    def _attempt(self, item: ledger.Claimed, channels: Channels) -> dict[str, Any] | None:
+        """The outcome to record, or None when the row is no longer this sender's."""
         if item.status != "active":
             return {"status": "suppressed", "reason": f"subscriber is {item.status}"}
         template = self.variants.template(item.sections)
@@ -190,12 +266,18 @@ class Courier:
                 "status": "suppressed",
                 "reason": "none of the subscriber's sections has a story",
             }
+        # A row taken over mid-transaction counts as an attempt the server may have accepted.
+        uncertain = item.ambiguous_count + item.interrupted
+        if item.interrupted and not self._may_retry(uncertain):
+            return self._held(item.attempts, uncertain, INTERRUPTED)
         recipient = Recipient(item.subscriber_id, item.email, item.name, item.secret)
         try:
             composed = compose(self.app, self.row, template, recipient, self.variants.key)
         except RenderError as exc:
             return self._local_failure(item, str(exc))
         self.rate.wait()
+        if not self.keeper.hold(item.delivery_id):
+            return None
         attempts = item.attempts + 1
         try:
             location = channels.channel().send(
@@ -212,7 +294,7 @@ class Courier:
                 "_bounced": exc.hard_bounce,
             }
         except AmbiguousDeliveryError as exc:
-            return self._ambiguous(item, attempts, exc.reason)
+            return self._ambiguous(item, attempts, uncertain + 1, exc.reason)
         if self.settings.transport == "maildir" and len(self.locations) < MAX_LOCATIONS:
             with self._lock:
                 self.locations.append(location)
@@ -237,17 +319,26 @@ class Courier:
         when = now + backoff(self.settings, attempts, self.rng)
         return {**values, "status": status, "next_attempt_at": when}
 
-    def _ambiguous(self, item: ledger.Claimed, attempts: int, reason: str) -> dict[str, Any]:
-        count = item.ambiguous_count + 1
-        if self.settings.ambiguous_policy == "retry_once" and count == 1:
+    def _may_retry(self, uncertain: int) -> bool:
+        """Whether a message the server may already have goes again by itself: once, under
+        the default policy; never under "hold"."""
+        return self.settings.ambiguous_policy == "retry_once" and uncertain == 1
+
+    def _ambiguous(
+        self, item: ledger.Claimed, attempts: int, uncertain: int, reason: str
+    ) -> dict[str, Any]:
+        if self._may_retry(uncertain):
             values = self._retry_later(item, attempts, "ambiguous", reason, None)
-            return {**values, "ambiguous_count": count}
-        held = f"{reason}; held for an editor (digest resend)"
+            return {**values, "ambiguous_count": uncertain}
+        return self._held(attempts, uncertain, reason)
+
+    @staticmethod
+    def _held(attempts: int, uncertain: int, reason: str) -> dict[str, Any]:
         return {
             "status": "ambiguous",
             "attempts": attempts,
-            "ambiguous_count": count,
-            "reason": held,
+            "ambiguous_count": uncertain,
+            "reason": f"{reason}; held for an editor (digest resend)",
             "next_attempt_at": None,
         }
 

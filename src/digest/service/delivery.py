@@ -14,7 +14,7 @@ that was in flight when a sender died.
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from digest.core.schedule import local_instant
@@ -24,6 +24,7 @@ from digest.service.checks import require_passing
 from digest.service.courier import (
     Channels,
     Courier,
+    LeaseKeeper,
     Progress,
     RateLimit,
     StopFlag,
@@ -47,6 +48,9 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)
     enqueued: int = 0  # engine "celery": deliveries handed to the workers, in `batches` tasks
     batches: int = 0
+    attention: ledger_status.Attention = field(
+        default_factory=lambda: ledger_status.Attention(0, 0)
+    )
 
     @property
     def attempted(self) -> int:
@@ -58,13 +62,11 @@ def _deliver_here(
 ) -> None:
     """The local engine: lease due rows batch by batch and deliver them from this process."""
     settings = app.settings.delivery
-    owner = ledger.new_owner()
     rate = RateLimit(settings.rate_per_second, settings.rate_per_hour)
-    courier = Courier(app, row, owner, rate, progress, should_stop)
-    report.locations = courier.locations
-    lease = timedelta(seconds=settings.lease_seconds)
     after = 0
-    with Channels(app) as channels:
+    with LeaseKeeper(app, ledger.new_owner()) as keeper, Channels(app) as channels:
+        courier = Courier(app, row, keeper, rate, progress, should_stop)
+        report.locations = courier.locations
         while not should_stop():
             with app.transaction() as session:
                 if not after:  # at the start of each pass: it reads every row being sent
@@ -72,10 +74,10 @@ def _deliver_here(
                 claimed = ledger.claim(
                     session,
                     row.edition_id,
-                    owner,
+                    keeper.owner,
                     app.now(),
-                    lease,
-                    settings.batch_size,
+                    keeper.lease,
+                    settings.claim_size,
                     after=after,
                 )
             if not claimed:
@@ -127,6 +129,7 @@ def send(
         with app.transaction() as session:
             close_if_done(session, row.edition_id)
             report.counts = ledger_status.counts(session, row.edition_id)
+            report.attention = ledger_status.attention(session, row.edition_id)
     return report
 
 
@@ -155,7 +158,8 @@ def dry_run(app: App, day: date) -> Iterator[Planned]:
 
 
 def edition_report(app: App, day: date) -> dict[str, Any]:
-    """Counts per state and every delivery that did not (yet) succeed, with its reason."""
+    """Counts per state, every delivery that did not (yet) succeed with its reason, how many
+    wait for an editor's decision, and every reader who may hold two copies."""
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
         return {
@@ -165,6 +169,11 @@ def edition_report(app: App, day: date) -> dict[str, Any]:
             "failures": [
                 {"email": f.email, "state": f.state, "code": f.code, "reason": f.reason}
                 for f in ledger_status.failures(session, row.edition_id)
+            ],
+            "held": ledger_status.attention(session, row.edition_id).held,
+            "possible_duplicates": [
+                {"email": d.email, "state": d.state, "uncertain_attempts": d.uncertain}
+                for d in ledger_status.possible_duplicates(session, row.edition_id)
             ],
         }
 

@@ -6,7 +6,9 @@ batch's rows that are still queued under that token, or due (a killed worker's r
 lease is gone), and delivers them through the same courier as a local send. So a task run
 twice finds its rows taken or recorded and sends nothing again, and a queued batch whose task
 was lost becomes due when its lease (`visibility_timeout`) ends, for the next `digest send`
-or daemon tick to queue again.
+or daemon tick to queue again. A worker killed mid-batch stops renewing its leases: its rows
+come due within `lease_seconds`, and every worker looks for such rows as often as leases are
+renewed (`requeue_abandoned`), so the batch goes on without waiting for the broker.
 """
 
 from collections import Counter
@@ -16,8 +18,17 @@ from digest import broker
 from digest.config import Settings
 from digest.errors import DeliveryError
 from digest.service.app import App
-from digest.service.courier import Channels, Courier, RateLimit, StopFlag, Throttle, close_if_done
+from digest.service.courier import (
+    Channels,
+    Courier,
+    LeaseKeeper,
+    RateLimit,
+    StopFlag,
+    Throttle,
+    close_if_done,
+)
 from digest.store import ledger
+from digest.store.editions import editions_sending
 from digest.store.tables import EditionRow
 
 # Editions whose variants a worker keeps rendered (several may be sending at once).
@@ -45,21 +56,61 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
                     token,
                     app.now(),
                     lease,
-                    settings.delivery.batch_size,
+                    settings.delivery.claim_size,
                     after,
                 )
-            if not ids:
-                continue
-            try:
-                publisher.publish(row.edition_id, token, ids)
-            except DeliveryError:
-                with app.transaction() as session:
-                    ledger.release(session, token, ids)
-                raise
-            queued, batches = queued + len(ids), batches + 1
+            if ids:
+                _publish(app, publisher, row.edition_id, token, ids)
+                queued, batches = queued + len(ids), batches + 1
     finally:
         publisher.close()
     return queued, batches
+
+
+def _publish(
+    app: App, publisher: broker.Publisher, edition_id: int, token: str, ids: list[int]
+) -> None:
+    """Hand a committed batch to the broker; if it cannot take it, the rows are due again."""
+    try:
+        publisher.publish(edition_id, token, ids)
+    except DeliveryError:
+        with app.transaction() as session:
+            ledger.release(session, token, ids)
+        raise
+
+
+def requeue_abandoned(app: App) -> int:
+    """Queue again the rows that workers claimed and stopped renewing (killed, or cut off
+    from the database for longer than a lease), in every edition being sent; how many. Any
+    worker may run it at any time: a row is queued by one of them only."""
+    settings = app.settings
+    lease = timedelta(seconds=settings.celery.visibility_timeout)
+    with app.transaction() as session:
+        editions = editions_sending(session)
+    queued = 0
+    publisher = broker.Publisher(settings.celery)
+    try:
+        for edition_id in editions:
+            with app.transaction() as session:
+                ledger.expire_dead_leases(session, edition_id, app.now())
+            while True:
+                token = ledger.new_token()
+                with app.transaction() as session:
+                    ids = ledger.requeue_abandoned(
+                        session,
+                        edition_id,
+                        token,
+                        app.now(),
+                        lease,
+                        settings.delivery.claim_size,
+                    )
+                if not ids:
+                    break
+                _publish(app, publisher, edition_id, token, ids)
+                queued += len(ids)
+    finally:
+        publisher.close()
+    return queued
 
 
 def _throttle(settings: Settings) -> Throttle:
@@ -75,24 +126,23 @@ class Worker:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.owner = ledger.new_owner()
+        self.keeper = LeaseKeeper(app, ledger.new_owner())
         self.channels = Channels(app)
         self.rate = _throttle(app.settings)
         self._couriers: dict[int, Courier] = {}
 
     def deliver(self, edition_id: int, token: str, delivery_ids: list[int]) -> Counter[str]:
         """Deliver what is left to do of one batch; the outcomes this call recorded."""
-        app, settings = self.app, self.app.settings.delivery
+        app = self.app
         courier = self._courier(edition_id)
-        lease = timedelta(seconds=settings.lease_seconds)
         with app.transaction() as session:
             ledger.expire_dead_leases(session, edition_id, app.now(), among=delivery_ids)
             claimed = ledger.claim(
                 session,
                 edition_id,
-                self.owner,
+                self.keeper.owner,
                 app.now(),
-                lease,
+                self.keeper.lease,
                 len(delivery_ids),
                 among=delivery_ids,
                 token=token,
@@ -111,9 +161,10 @@ class Worker:
                 raise DeliveryError(f"no edition with id {edition_id} in the database")
             while len(self._couriers) >= KEEP_EDITIONS:
                 del self._couriers[next(iter(self._couriers))]
-            self._couriers[edition_id] = Courier(self.app, row, self.owner, self.rate)
+            self._couriers[edition_id] = Courier(self.app, row, self.keeper, self.rate)
         return self._couriers[edition_id]
 
     def close(self) -> None:
         self.channels.close()
+        self.keeper.close()
         self.app.close()

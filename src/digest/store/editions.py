@@ -119,6 +119,12 @@ def recent_editions(
     return session.scalars(query).all()
 
 
+def editions_sending(session: Session) -> list[int]:
+    """The ids of every edition whose deliveries are under way."""
+    query = select(EditionRow.edition_id).where(EditionRow.status == "sending")
+    return list(session.scalars(query))
+
+
 def sent_editions(session: Session, limit: int) -> Sequence[EditionRow]:
     """Editions that went out (or are going out), newest first: the public archive."""
     query = (

@@ -1,9 +1,11 @@
 """The delivery ledger: materialising, leasing, and fenced recording of outcomes.
 
-A sender claims rows by leasing them (status "sending", its owner name, an expiry). Every
-write that finishes a delivery is fenced on still holding that lease, so two senders, or a
-sender whose lease ran out, can never both record the same message. Rows handed to a Celery
-task wait as "queued", leased to the task's token, until a worker claims them with it.
+A sender claims rows by leasing them (status "sending", its owner name, an expiry) and keeps
+the lease alive while it works (`renew`). Right before handing a message to the server it
+re-checks and extends its hold on that row (`hold`), so a row whose lease ran out and was
+taken by another sender is never sent by both; and every write that finishes a delivery is
+fenced on still holding the lease. Rows handed to a Celery task wait as "queued", leased to
+the task's token, until a worker claims them with it.
 """
 
 import os
@@ -34,8 +36,6 @@ from sqlalchemy.orm import Session
 
 from digest.store.tables import Delivery, EditionRow, Subscriber
 
-# States a run may still act on, and the final ones.
-UNFINISHED = ("pending", "queued", "sending", "deferred", "ambiguous")
 STATES = (
     "pending",
     "queued",
@@ -48,6 +48,29 @@ STATES = (
     "expired",
     "quarantined",
 )
+
+
+def in_progress() -> Any:
+    """Deliveries a run may still act on: everything but the final states and the ambiguous
+    ones held for an editor's decision (those have no next attempt)."""
+    return or_(
+        Delivery.status.in_(("pending", "queued", "sending", "deferred")),
+        and_(Delivery.status == "ambiguous", Delivery.next_attempt_at.is_not(None)),
+    )
+
+
+def held_for_decision() -> Any:
+    """Ambiguous deliveries that wait for `digest resend`: the server may have the message."""
+    return and_(Delivery.status == "ambiguous", Delivery.next_attempt_at.is_(None))
+
+
+def possibly_twice() -> Any:
+    """Deliveries whose reader may hold two copies: sent after an attempt the server may have
+    accepted, or with two such attempts."""
+    return or_(
+        Delivery.ambiguous_count >= 2,
+        and_(Delivery.ambiguous_count >= 1, Delivery.status == "sent"),
+    )
 
 
 def new_owner() -> str:
@@ -209,6 +232,8 @@ class Claimed:
     status: str
     sections: list[str] | None
     secret: str
+    # Taken over from a sender that stopped while handing it to the server.
+    interrupted: bool
 
 
 def _lease(
@@ -269,6 +294,7 @@ def claim(
             Subscriber.status,
             Subscriber.sections,
             Subscriber.secret,
+            Delivery.in_flight_since.is_not(None),
         )
         .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
         .where(
@@ -321,6 +347,80 @@ def enqueue(
     return list(session.scalars(query)), high
 
 
+def requeue_abandoned(
+    session: Session, edition_id: int, token: str, now: datetime, lease: timedelta, limit: int
+) -> list[int]:
+    """Queue under a batch's `token` up to `limit` rows a sender claimed and stopped renewing
+    (a killed worker's): only leased rows are read, a few per live sender, never the edition."""
+    due = and_(
+        Delivery.edition_id == edition_id,
+        Delivery.status == "sending",
+        Delivery.lease_expires_at < now,
+    )
+    _lease(session, due, token, "queued", now + lease, limit)
+    query = (
+        select(Delivery.delivery_id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status == "queued",
+            Delivery.lease_owner == token,
+        )
+        .order_by(Delivery.delivery_id)
+    )
+    return list(session.scalars(query))
+
+
+def _holding(table: Any) -> Any:
+    return and_(
+        table.c.lease_owner == bindparam("_owner"),
+        table.c.status == "sending",
+        table.c.lease_expires_at > bindparam("_now"),
+    )
+
+
+@cache
+def _hold_statement() -> Any:
+    table = Delivery.__table__
+    return (
+        update(table)
+        .where(table.c.delivery_id == bindparam("_delivery_id"), _holding(table))
+        .values(lease_expires_at=bindparam("_until"), in_flight_since=bindparam("_now"))
+    )
+
+
+def hold(
+    db: Session | Connection, delivery_id: int, owner: str, now: datetime, until: datetime
+) -> bool:
+    """Right before the message goes to the server: true if `owner` still holds the row's
+    lease, which now lasts `until` and marks the message in flight. False: the lease ran out
+    and the row may be another sender's now, so this one must not send it."""
+    values = {"_delivery_id": delivery_id, "_owner": owner, "_now": now, "_until": until}
+    return db.execute(_hold_statement(), values).rowcount == 1
+
+
+@cache
+def _renew_statement() -> Any:
+    table = Delivery.__table__
+    return (
+        update(table)
+        .where(table.c.delivery_id.in_(bindparam("_ids", expanding=True)), _holding(table))
+        .values(lease_expires_at=bindparam("_until"))
+    )
+
+
+def renew(
+    db: Session | Connection,
+    owner: str,
+    delivery_ids: Sequence[int],
+    now: datetime,
+    until: datetime,
+) -> int:
+    """Extend `owner`'s live leases among `delivery_ids` to `until`; a lease that already ran
+    out stays lapsed (another sender may have read the row as due). Returns how many."""
+    values = {"_ids": list(delivery_ids), "_owner": owner, "_now": now, "_until": until}
+    return db.execute(_renew_statement(), values).rowcount or 0
+
+
 @cache
 def _record_statement(columns: frozenset[str]) -> Any:
     # Built once per set of columns: building and keying an UPDATE costs more than sending it.
@@ -334,7 +434,12 @@ def _record_statement(columns: frozenset[str]) -> Any:
         )
         .values(
             {name: bindparam(name) for name in sorted(columns)}
-            | {"handled_by": bindparam("_owner"), "lease_owner": None, "lease_expires_at": None}
+            | {
+                "handled_by": bindparam("_owner"),
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "in_flight_since": None,
+            }
         )
     )
 
@@ -348,7 +453,7 @@ def record(db: Session | Connection, delivery_id: int, owner: str, **values: Any
 
 
 def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
-    """Give back leased or queued rows that were never attempted: they are pending again."""
+    """Give back leased or queued rows that never reached the server: pending again."""
     ids = list(delivery_ids)
     if ids:
         session.execute(
@@ -358,7 +463,7 @@ def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
                 Delivery.lease_owner == owner,
                 Delivery.status.in_(("sending", "queued")),
             )
-            .values(status="pending", lease_owner=None, lease_expires_at=None)
+            .values(status="pending", lease_owner=None, lease_expires_at=None, in_flight_since=None)
             .execution_options(synchronize_session=False)
         )
 
@@ -410,7 +515,8 @@ def reset(
     session: Session, edition_id: int, *, states: Sequence[str] = (), email: str | None = None
 ) -> int:
     """Make deliveries pending again (an editor's resend): by final state, or for one address
-    whatever its state. Returns how many."""
+    whatever its state. Returns how many. Their count of attempts the server may have accepted
+    is kept: the report goes on telling that such a reader may hold two copies."""
     query = update(Delivery).where(Delivery.edition_id == edition_id)
     if email is not None:
         subscriber_id = select(Subscriber.subscriber_id).where(Subscriber.email == email)
@@ -422,7 +528,6 @@ def reset(
         .values(
             status="pending",
             attempts=0,
-            ambiguous_count=0,
             local_failures=0,
             reason=None,
             smtp_code=None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.ledger import STATES, UNFINISHED
+from digest.store.ledger import STATES, held_for_decision, in_progress, possibly_twice
 from digest.store.tables import Delivery, Subscriber
 
 
@@ -25,7 +25,7 @@ def unfinished(session: Session, edition_id: int) -> bool:
     """Whether any delivery of the edition may still be sent (cheap: one index probe)."""
     query = (
         select(Delivery.delivery_id)
-        .where(Delivery.edition_id == edition_id, Delivery.status.in_(UNFINISHED))
+        .where(Delivery.edition_id == edition_id, in_progress())
         .limit(1)
     )
     return session.scalar(query) is not None
@@ -87,3 +87,41 @@ def failures(session: Session, edition_id: int) -> Sequence[Failure]:
         .order_by(Delivery.delivery_id)
     )
     return [Failure(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """What an operator must know beyond the counts per state: deliveries held for their
+    decision (`digest resend`), and readers who may hold two copies."""
+
+    held: int
+    possible_duplicates: int
+
+
+def attention(session: Session, edition_id: int) -> Attention:
+    held, twice = session.execute(
+        select(
+            func.count().filter(held_for_decision()), func.count().filter(possibly_twice())
+        ).where(Delivery.edition_id == edition_id)
+    ).one()
+    return Attention(held or 0, twice or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PossibleDuplicate:
+    """A reader who may hold two copies: `uncertain` attempts the server may have accepted
+    (no reply after the data, or the sender stopped mid-transaction), and where it stands."""
+
+    email: str
+    state: str
+    uncertain: int
+
+
+def possible_duplicates(session: Session, edition_id: int) -> Sequence[PossibleDuplicate]:
+    rows = session.execute(
+        select(Subscriber.email, Delivery.status, Delivery.ambiguous_count)
+        .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
+        .where(Delivery.edition_id == edition_id, possibly_twice())
+        .order_by(Delivery.delivery_id)
+    )
+    return [PossibleDuplicate(*row) for row in rows]

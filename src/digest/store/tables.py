@@ -191,8 +191,8 @@ class Delivery(Base):
 
     States: pending, queued (handed to a Celery task, leased to its token), sending (leased to
     one sender until lease_expires_at), sent, deferred (retry at next_attempt_at), failed,
-    suppressed, ambiguous, expired, quarantined. Every state but sent, pending, queued and
-    sending carries a reason.
+    suppressed, ambiguous (retried at next_attempt_at, or held for a decision without one),
+    expired, quarantined. Every state but sent, pending, queued and sending carries a reason.
     """
 
     __tablename__ = "deliveries"
@@ -215,6 +215,9 @@ class Delivery(Base):
     # The sender that recorded the last outcome: per-worker progress in `digest status`.
     handled_by: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    # Set when the sender starts handing the message to the server, cleared with the outcome:
+    # a row taken over while it is set may already be in the reader's mailbox.
+    in_flight_since: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     first_attempt_at: Mapped[datetime | None]
     # Not before this instant: the subscriber's local send hour (NULL: as soon as sending starts).
