@@ -1,19 +1,22 @@
 """Feeds fetched over HTTP from a real local server: content, and the limits on hostile hosts."""
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-from conftest import DATA
+from conftest import DATA, digest
 from digest.cli import cli
 from digest.config import IngestSettings
 from digest.errors import IngestError
 from digest.ingest.inputs import IngestOptions, load
+from slow_feeds import SlowFeeds, slow_feeds
 
 NYT = (DATA / "feeds" / "nyt_world_2024-08-08.xml").read_bytes()
 
@@ -129,3 +132,40 @@ def test_validators_too_long_to_keep_do_not_fail_the_fetch(server: str) -> None:
         result = runner.invoke(cli, ["ingest", f"{server}/huge-validators"])
         assert result.exit_code == 0, result.output
         assert expected in result.output
+
+
+@pytest.fixture
+def slow() -> Iterator[SlowFeeds]:
+    with slow_feeds(interval=0.05) as feeds:
+        yield feeds
+
+
+def _feeds(result: Result) -> dict[str, dict[str, Any]]:
+    return {f["source"]: f for f in json.loads(result.output)["feeds"]}
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_feed_that_fails_keeps_its_name_and_when_it_last_worked(
+    slow: SlowFeeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_INGEST__TIMEOUT", "0.5")
+    assert digest("db", "upgrade").exit_code == 0
+    url = slow.url("/news.rss")
+    assert digest("ingest", url).exit_code == 0
+    (worked,) = _feeds(digest("status", "--json")).values()
+    slow.silence("/news.rss")
+    assert digest("ingest", url).exit_code == 1
+    (failed,) = _feeds(digest("status", "--json")).values()
+    assert failed["title"] == "Loopback news"
+    assert failed["last_fetched_at"] == worked["last_fetched_at"]
+    assert failed["failed_at"] > worked["last_fetched_at"]
+    assert failed["last_error"] == f"{url}: no answer within 0.5 seconds"
+    shown = digest("status").output
+    assert (
+        f"feed Loopback news: last fetched {worked['last_fetched_at']}, "
+        f"failed {failed['failed_at']}: {url}: no answer within 0.5 seconds"
+    ) in shown
+    slow.silence()
+    assert digest("ingest", url).exit_code == 0
+    (recovered,) = _feeds(digest("status", "--json")).values()
+    assert recovered["failed_at"] is None and recovered["last_error"] is None

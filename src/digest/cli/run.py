@@ -267,6 +267,7 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
                 "last_fetched_at": source.last_fetched_at.isoformat()
                 if source.last_fetched_at
                 else None,
+                "failed_at": source.failed_at.isoformat() if source.failed_at else None,
                 "last_error": source.last_error,
             }
             for source in list_sources(session)
@@ -320,4 +321,7 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             out.print(f"    sender {worker['worker']}: {done}, {worker['in_flight']} in flight")
     for feed in feeds:
         health = f"error: {feed['last_error']}" if feed["last_error"] else "ok"
-        out.print(f"  feed {feed['title']}: last fetched {feed['last_fetched_at']}, {health}")
+        if feed["failed_at"]:
+            health = f"failed {feed['failed_at']}: {feed['last_error']}"
+        fetched = feed["last_fetched_at"] or "never"
+        out.print(f"  feed {feed['title']}: last fetched {fetched}, {health}")

@@ -89,7 +89,7 @@ def ingest(app: App, specs: list[str], source_name: str | None = None) -> Ingest
         except IngestError as exc:
             report.inputs.append(InputResult(spec, "?", error=str(exc)))
             with app.transaction() as session:
-                record_source_error(session, key, "unknown", str(exc), now)
+                record_source_error(session, key, str(exc), now)
             continue
         with app.transaction() as session:
             if batch.not_modified:

@@ -36,7 +36,7 @@ def upsert_source(
         session.add(source)
     elif title is not None:  # None: the source answered "not modified"; keep what we know
         source.title, source.kind = label, kind
-    source.last_fetched_at, source.last_error = now, None
+    source.last_fetched_at, source.failed_at, source.last_error = now, None, None
     session.flush()
     return source
 
@@ -53,11 +53,15 @@ def record_validators(
     source.etag, source.last_modified = etag, last_modified
 
 
-def record_source_error(
-    session: Session, source_key: str, kind: str, error: str, now: datetime
-) -> None:
-    source = upsert_source(session, source_key, kind, source_key, now)
-    source.last_error = error
+def record_source_error(session: Session, source_key: str, error: str, now: datetime) -> None:
+    """A fetch or read that failed: when and why. A known source keeps its title and when it
+    was last read; a new one is known by its key until it is read."""
+    source = session.scalar(select(Source).where(Source.source_key == source_key))
+    if source is None:
+        label = shorten(source_key, MAX_NAME)
+        source = Source(source_key=source_key, kind="unknown", title=label, created_at=now)
+        session.add(source)
+    source.failed_at, source.last_error = now, error
 
 
 def upsert_articles(

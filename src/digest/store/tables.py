@@ -67,7 +67,10 @@ class Source(Base):
     title: Mapped[str] = mapped_column(String(MAX_NAME))
     etag: Mapped[str | None] = mapped_column(String(MAX_ETAG))
     last_modified: Mapped[str | None] = mapped_column(String(MAX_HTTP_DATE))
+    # The last time it was read; when the last attempt failed since (None: it did not), and why
+    # (or a note on a source read fine, such as a stale feed's).
     last_fetched_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
