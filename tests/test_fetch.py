@@ -1,6 +1,11 @@
 """Feeds fetched over HTTP from a real local server: content, and the limits on hostile hosts."""
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import DATA, digest
+from conftest import DATA, digest, wait_for
 from digest.cli import cli
 from digest.config import IngestSettings
 from digest.errors import IngestError
@@ -169,3 +174,92 @@ def test_a_feed_that_fails_keeps_its_name_and_when_it_last_worked(
     assert digest("ingest", url).exit_code == 0
     (recovered,) = _feeds(digest("status", "--json")).values()
     assert recovered["failed_at"] is None and recovered["last_error"] is None
+
+
+# Slow and hostile hosts: no single read waits long, so only a deadline on the whole fetch,
+# connect to last byte, cuts them; the other inputs of the run go in regardless.
+
+
+@pytest.mark.parametrize(
+    ("path", "progress"),
+    [
+        ("/trickle", "bytes of the body in"),
+        ("/trickled-headers", "before the headers of the reply were in"),
+        ("/silent", "0 bytes of the body in"),
+    ],
+)
+def test_a_fetch_that_takes_too_long_in_all_is_cut_at_its_deadline(
+    slow: SlowFeeds, path: str, progress: str
+) -> None:
+    limits = IngestSettings(timeout=10, deadline=1)
+    url = slow.url(path)
+    with pytest.raises(
+        IngestError, match=f"^{re.escape(url)}: cut at its 1 s deadline, .*{progress}$"
+    ):
+        load(url, IngestOptions(limits, "UTC"))
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_trickling_feed_fails_and_the_other_inputs_go_in(
+    slow: SlowFeeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_INGEST__DEADLINE", "1")
+    assert digest("db", "upgrade").exit_code == 0
+    feed = DATA / "feeds" / "heise_developer_2016-02-01.atom"
+    result = digest("ingest", slow.url("/trickle"), slow.url("/news.rss"), str(feed))
+    assert result.exit_code == 1
+    assert f"failed  {slow.url('/trickle')}: cut at its 1 s deadline" in result.stderr
+    assert "Total: 16 new" in result.output
+    assert "1 of 3 inputs failed" in result.output
+    feeds = _feeds(digest("status", "--json"))
+    trickling, fine = feeds[slow.url("/trickle")], feeds[slow.url("/news.rss")]
+    assert trickling["failed_at"] is not None and trickling["last_fetched_at"] is None
+    assert trickling["last_error"].startswith(f"{slow.url('/trickle')}: cut at its 1 s deadline")
+    assert fine["failed_at"] is None and fine["last_error"] is None
+    shown = digest("status").output
+    assert f"feed {slow.url('/trickle')}: last fetched never, failed 20" in shown
+    assert "feed Loopback news: last fetched 20" in shown
+
+
+def _digest_process(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stopped_mid_fetch(
+    process: subprocess.Popen[str], slow: SlowFeeds, signum: int
+) -> tuple[str, str]:
+    """Signal the process once its fetch of `/endless` is under way; what it printed."""
+    try:
+        wait_for(lambda: "/endless" in slow.requested)
+        process.send_signal(signum)
+        return process.communicate(timeout=10)  # the fetch alone would take a minute
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_ingest_mid_fetch_cleanly(
+    slow: SlowFeeds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    # No headline model: loading it for the file's articles would take longer than the test.
+    monkeypatch.setenv("DIGEST_CLUSTERING__MODEL", "")
+    assert digest("db", "upgrade").exit_code == 0
+    feed = DATA / "feeds" / "heise_developer_2016-02-01.atom"
+    process = _digest_process(tmp_path, "ingest", str(feed), slow.url("/endless"))
+    output, errors = _stopped_mid_fetch(process, slow, signum)
+    assert process.returncode == 1, errors
+    assert "Traceback" not in errors
+    assert f"stopped {slow.url('/endless')}: not read" in errors
+    assert "Total: 15 new" in output
+    assert "Stopped on request before every input was read." in output
+    # Not the feed's fault: it is not recorded as failing.
+    assert list(_feeds(digest("status", "--json"))) == [str(feed)]

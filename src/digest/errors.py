@@ -25,6 +25,11 @@ class IngestError(DigestError):
     """An input (file, URL, line) could not be turned into articles."""
 
 
+class StoppedError(DigestError):
+    """Work was stopped on request (SIGTERM, SIGINT) before it was done: not a fault of the
+    input it was working on."""
+
+
 class RenderError(DigestError):
     """A template failed to render or produced an email that must not be sent."""
 

@@ -1,6 +1,9 @@
 """The `digest` command line: the root group, shared options, and how errors are shown."""
 
 import getpass
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +35,21 @@ class Group(click.Group):
 
 def plural(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """Within the block, SIGTERM and SIGINT ask for a clean stop rather than ending the process
+    where it stands: the flag this yields turns true, and the work looks at it between steps
+    (and while it waits on the network). The previous handlers come back after the block."""
+    requested: list[int] = []
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = [signal.signal(n, lambda number, _frame: requested.append(number)) for n in signals]
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for number, handler in zip(signals, previous, strict=True):
+            signal.signal(number, handler)
 
 
 def app_of(ctx: click.Context) -> App:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
-from digest.cli.base import DAY, Group, app_of, cli, err, out, plural
+from digest.cli.base import DAY, Group, app_of, cli, err, out, plural, stop_on_signals
 from digest.core.sections import classify, terms_pattern
 from digest.service import confirmation, editions, retention, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
@@ -58,12 +58,17 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str | None) -> N
     """Store articles from files, folders or feed URLs.
 
     Inputs: text dumps (.txt), JSON or JSON Lines, RSS/Atom files, folders of those, and
-    http(s) feed URLs. Ends with a summary; exits 1 if any input could not be read.
+    http(s) feed URLs. Ends with a summary; exits 1 if any input could not be read. SIGTERM
+    or Ctrl-C stops it cleanly: what was read is kept, the rest is left unread.
     """
-    report = ingest_inputs(app_of(ctx), list(inputs), source)
+    app = app_of(ctx)
+    with stop_on_signals() as should_stop:
+        report = ingest_inputs(app, list(inputs), source, should_stop=should_stop)
     for item in report.inputs:
         if item.error:
             err.print(f"[red]failed[/]  {escape(item.error)}", markup=True)
+        elif item.stopped:
+            err.print(f"[yellow]stopped[/] {escape(item.origin)}: not read", markup=True)
         elif item.not_modified:
             out.print(f"ok      {item.origin} (feed): not modified since the last fetch")
         else:
@@ -78,7 +83,9 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str | None) -> N
         f"{report.total('unchanged')} unchanged, {len(report.rejected)} rejected, "
         f"{len(report.failed)} of {len(report.inputs)} inputs failed."
     )
-    if report.failed:
+    if report.stopped:
+        out.print("Stopped on request before every input was read.")
+    if report.failed or report.stopped:
         ctx.exit(1)
 
 

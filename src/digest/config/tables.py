@@ -308,6 +308,7 @@ class WebSettings(_Table):
 
 class IngestSettings(_Table):
     timeout: float = Field(20.0, gt=0)
+    deadline: float = Field(60.0, gt=0)
     max_bytes: int = Field(10_000_000, ge=1024)
     max_redirects: int = Field(5, ge=0, le=20)
     max_article_chars: int = Field(200_000, ge=1000)

@@ -1,12 +1,52 @@
-"""Reading inputs with hard limits: a size cap for files and URLs, a timeout and a redirect cap."""
+"""Reading inputs with hard limits: a size cap for files and URLs; for URLs a timeout on each
+step, a deadline on the whole fetch and a redirect cap.
 
+A host can trickle its reply a byte at a time, each byte well within the timeout, for ever;
+and a blocked read waits out the timeout whatever happens meanwhile. So the GET runs in a
+thread of its own while the caller watches the clock and the stop flag, and at the deadline
+or on a stop the caller cuts the connection (a read blocked on it returns at once) and goes
+on without waiting for the thread.
+"""
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from digest.core.articles import MAX_ETAG, MAX_HTTP_DATE
-from digest.errors import IngestError
+from digest.errors import IngestError, StoppedError
+
+StopFlag = Callable[[], bool]
+
+# How often the caller looks at the clock and the stop flag while a fetch is under way.
+_WATCH_SECONDS = 0.1
+
+
+def never() -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When fetching must be over (on the `time.monotonic()` clock), and what to call that
+    moment in the error of a fetch it cuts ("its 60 s deadline")."""
+
+    at: float
+    name: str
+
+    @classmethod
+    def after(cls, seconds: float, name: str) -> "Deadline":
+        return cls(time.monotonic() + seconds, name)
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +74,114 @@ def read_file(path: Path, max_bytes: int) -> Fetched:
         raise IngestError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+class _Wire:
+    """The connections of one fetch (a redirect opens more), kept so that another thread can
+    cut them, and how far the reply has come."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._cut = False
+        self.body_bytes: int | None = None  # None until the reply's headers are in
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's `trace` extension: the stream of each new connection, once connected
+        and again once TLS has taken the socket over."""
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._sockets.append(sock)
+            if self._cut:  # connected just as the fetch was given up
+                _shut(sock)
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def progress(self) -> str:
+        if self.body_bytes is None:
+            return "before the headers of the reply were in"
+        return f"{self.body_bytes:,} bytes of the body in"
+
+
+def _shut(sock: socket.socket) -> None:
+    # Closed already, or a plain socket that TLS has taken over: nothing to cut.
+    with contextlib.suppress(OSError):
+        # The plain socket's shutdown even on a TLS socket: `SSLSocket.shutdown` drops the TLS
+        # state under the thread that may be reading from it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Fetch(threading.Thread):
+    """A GET in a thread of its own. A daemon thread: one given up on never holds the
+    process at its exit."""
+
+    def __init__(self, url: str, get: Callable[[], Fetched]) -> None:
+        super().__init__(name=f"fetch {url}", daemon=True)
+        self._get = get
+        self.fetched: Fetched | None = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.fetched = self._get()
+        except Exception as exc:  # raised again in the thread waiting for it
+            self.error = exc
+
+
 def fetch_url(
     url: str,
     *,
     timeout: float,
+    deadline: float,
     max_bytes: int,
     max_redirects: int,
     user_agent: str,
     etag: str | None = None,
     last_modified: str | None = None,
+    should_stop: StopFlag = never,
 ) -> Fetched:
-    """GET `url`, refusing bodies over `max_bytes` while they stream in. With the validators
+    """GET `url`, refusing bodies over `max_bytes` while they stream in. Each step waits at
+    most `timeout` seconds and the whole fetch `deadline` seconds; a fetch still under way
+    then is cut and fails. When `should_stop` turns true
+    the fetch is abandoned within a fraction of a second (`StoppedError`). With the validators
     of the last fetch it asks conditionally, and an unchanged feed costs one 304."""
+    if should_stop():
+        raise StoppedError(f"{url}: stopped on request")
+    end = Deadline.after(deadline, f"its {deadline:g} s deadline")
+    wire = _Wire()
+    get = partial(
+        _get, url, wire, timeout, max_bytes, max_redirects, user_agent, etag, last_modified
+    )
+    fetch = _Fetch(url, get)
+    fetch.start()
+    while fetch.is_alive():
+        if should_stop():
+            wire.cut()
+            raise StoppedError(f"{url}: stopped on request")
+        if end.passed():
+            wire.cut()
+            raise IngestError(f"{url}: cut at {end.name}, {wire.progress()}")
+        fetch.join(_WATCH_SECONDS)
+    if fetch.error is not None:
+        raise fetch.error
+    assert fetch.fetched is not None
+    return fetch.fetched
+
+
+def _get(
+    url: str,
+    wire: _Wire,
+    timeout: float,
+    max_bytes: int,
+    max_redirects: int,
+    user_agent: str,
+    etag: str | None,
+    last_modified: str | None,
+) -> Fetched:
     headers = {
         "User-Agent": user_agent,
         "Accept": "application/rss+xml, application/atom+xml, "
@@ -60,8 +196,9 @@ def fetch_url(
             httpx.Client(
                 timeout=timeout, follow_redirects=True, max_redirects=max_redirects, headers=headers
             ) as client,
-            client.stream("GET", url) as response,
+            client.stream("GET", url, extensions={"trace": wire.trace}) as response,
         ):
+            wire.body_bytes = 0
             # A validator too long to keep is dropped: the next fetch is then a full one.
             validators = (
                 _kept(response.headers.get("etag"), MAX_ETAG),
@@ -84,6 +221,7 @@ def fetch_url(
             chunks, total = [], 0
             for chunk in response.iter_bytes():
                 total += len(chunk)
+                wire.body_bytes = total
                 if total > max_bytes:
                     raise IngestError(f"{url}: more than the cap of {max_bytes:,} bytes")
                 chunks.append(chunk)

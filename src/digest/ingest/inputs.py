@@ -9,7 +9,7 @@ from charset_normalizer import from_bytes
 from digest.config import IngestSettings
 from digest.errors import IngestError
 from digest.ingest.feeds import parse_feed
-from digest.ingest.fetch import Fetched, fetch_url, read_file
+from digest.ingest.fetch import Fetched, StopFlag, fetch_url, never, read_file
 from digest.ingest.jsonl import parse_json
 from digest.ingest.model import Batch
 from digest.ingest.sanitize import check_length
@@ -33,6 +33,8 @@ class IngestOptions:
     timezone: str
     # Outlet name for every article of the input (feeds name their own; text dumps do not).
     source_name: str | None = None
+    # For URLs: the flag a stop asked for by a signal sets, which abandons a fetch.
+    should_stop: StopFlag = never
 
 
 def expand(specs: list[str]) -> Iterator[str]:
@@ -78,18 +80,21 @@ def _kind(spec: str, fetched: Fetched) -> str:
 def load(
     spec: str, options: IngestOptions, validators: tuple[str | None, str | None] = (None, None)
 ) -> Batch:
-    """Read and parse one input; raises `IngestError` if nothing usable can come of it.
-    `validators` (ETag, Last-Modified) from the last fetch of a URL make the GET conditional."""
+    """Read and parse one input; raises `IngestError` if nothing usable can come of it, and
+    `StoppedError` if a stop was asked for while it was fetched. `validators` (ETag,
+    Last-Modified) from the last fetch of a URL make the GET conditional."""
     limits = options.limits
     if is_url(spec):
         fetched = fetch_url(
             spec,
             timeout=limits.timeout,
+            deadline=limits.deadline,
             max_bytes=limits.max_bytes,
             max_redirects=limits.max_redirects,
             user_agent=limits.user_agent,
             etag=validators[0],
             last_modified=validators[1],
+            should_stop=options.should_stop,
         )
         if fetched.not_modified:
             return Batch(
