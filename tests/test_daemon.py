@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import digest, stocked_station, wait_for
+from slow_feeds import SlowFeeds, slow_feeds
 from smtp_faults import FaultServer
 from test_delivery import STORY, readers, subscribe
 
@@ -194,3 +195,53 @@ def test_the_daemon_deletes_articles_past_keep_days_after_the_edition(
     assert "articles pruned" in logs
     listed = digest("articles", "list", "--json").output.splitlines()
     assert [json.loads(line)["url"] for line in listed] == [STORY["url"]]
+
+
+@pytest.fixture
+def slow() -> Iterator[SlowFeeds]:
+    with slow_feeds() as feeds:
+        yield feeds
+
+
+def test_a_trickling_feed_does_not_hold_the_edition_back(
+    tmp_path: Path, station: FaultServer, slow: SlowFeeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds = [slow.url("/endless"), slow.url("/news.rss")]
+    monkeypatch.setenv("DIGEST_FEEDS__SOURCES", json.dumps(feeds))
+    monkeypatch.setenv("DIGEST_FEEDS__REFRESH_BUDGET", "1")
+    emails = readers(3)
+    subscribe(*emails)
+    process = daemon(tmp_path)
+    try:
+        wait_for(lambda: set(station.recipients()) == set(emails))
+    finally:
+        logs = stop(process)
+    assert "edition sent" in logs
+    assert status()["editions"][0]["counts"] == {"sent": 3}
+    endless, news = (next(f for f in status()["feeds"] if f["source"] == url) for url in feeds)
+    assert endless["last_error"].startswith(f"{feeds[0]}: cut at the end of the 1 s refresh")
+    assert endless["failed_at"] is not None and news["failed_at"] is None
+    listed = digest("articles", "list", "--json").output
+    assert "https://example.com/news.rss/story" in listed
+
+
+def test_sigterm_during_the_feed_refresh_stops_the_daemon_at_once(
+    tmp_path: Path, station: FaultServer, slow: SlowFeeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default deadline, the fetch would go on for a minute."""
+    monkeypatch.setenv("DIGEST_FEEDS__SOURCES", json.dumps([slow.url("/endless")]))
+    subscribe(*readers(3))
+    process = daemon(tmp_path)
+    try:
+        wait_for(lambda: "/endless" in slow.requested)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    logs = output.decode()
+    assert process.returncode == 0, logs
+    assert "edition stopped" in logs and "sender lease released" in logs
+    assert status()["editions"] == []  # nothing built from a refresh cut short
+    assert station.received == []

@@ -20,8 +20,10 @@ from conftest import DATA, digest, wait_for
 from digest.cli import cli
 from digest.config import IngestSettings
 from digest.errors import IngestError
+from digest.ingest.fetch import Deadline
 from digest.ingest.inputs import IngestOptions, load
 from slow_feeds import SlowFeeds, slow_feeds
+from test_delivery import STORY
 
 NYT = (DATA / "feeds" / "nyt_world_2024-08-08.xml").read_bytes()
 
@@ -263,3 +265,50 @@ def test_a_signal_stops_ingest_mid_fetch_cleanly(
     assert "Stopped on request before every input was read." in output
     # Not the feed's fault: it is not recorded as failing.
     assert list(_feeds(digest("status", "--json"))) == [str(feed)]
+
+
+def test_a_fetch_is_not_started_once_the_time_for_it_has_run_out(slow: SlowFeeds) -> None:
+    options = IngestOptions(IngestSettings(), "UTC", until=Deadline(0, "the end of the budget"))
+    with pytest.raises(IngestError, match=r"/news.rss: not fetched before the end of the budget$"):
+        load(slow.url("/news.rss"), options)
+    assert slow.requested == []
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_send_builds_from_what_is_stored_once_the_refresh_runs_out_of_time(
+    slow: SlowFeeds, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The feeds listed first trickle: the refresh gives up on them at its budget, the feed
+    listed after them was fetched alongside, and the edition goes out."""
+    feeds = [slow.url("/trickle"), slow.url("/trickled-headers"), slow.url("/news.rss")]
+    monkeypatch.setenv("DIGEST_FEEDS__SOURCES", json.dumps(feeds))
+    monkeypatch.setenv("DIGEST_FEEDS__REFRESH_BUDGET", "1")
+    (tmp_path / "story.jsonl").write_text(json.dumps(STORY) + "\n")
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(tmp_path / "story.jsonl")).exit_code == 0
+    assert digest("subscribers", "add", "reader@example.com").exit_code == 0
+    result = digest("send", "--date", "2024-06-24")
+    assert result.exit_code == 0, result.output
+    assert "Feeds refreshed: 1 new articles, 2 failed." in result.output
+    assert "this run: 1 sent" in result.output
+    status = _feeds(digest("status", "--json"))
+    for url in feeds[:2]:
+        assert status[url]["last_error"].startswith(
+            f"{url}: cut at the end of the 1 s refresh budget, "
+        )
+    assert status[feeds[2]]["failed_at"] is None
+
+
+def test_a_signal_stops_send_during_the_feed_refresh(
+    slow: SlowFeeds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_FEEDS__SOURCES", json.dumps([slow.url("/endless")]))
+    (tmp_path / "story.jsonl").write_text(json.dumps(STORY) + "\n")
+    assert digest("db", "upgrade").exit_code == 0
+    assert digest("ingest", str(tmp_path / "story.jsonl")).exit_code == 0
+    assert digest("subscribers", "add", "reader@example.com").exit_code == 0
+    process = _digest_process(tmp_path, "send", "--date", "2024-06-24")
+    output, errors = _stopped_mid_fetch(process, slow, signal.SIGTERM)
+    assert process.returncode == 0, errors
+    assert "Stopped on request; the rest is left for the next 'digest send'." in output
+    assert json.loads(digest("status", "--json").output)["editions"] == []

@@ -1,7 +1,6 @@
 """Commands for delivery: send, report, resend."""
 
 import json
-import signal
 import time
 from collections import Counter
 from datetime import date
@@ -10,7 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from digest.cli.base import DAY, app_of, cli, date_option, err, out, plural
+from digest.cli.base import DAY, app_of, cli, date_option, err, out, plural, stop_on_signals
 from digest.core.edition import Edition
 from digest.service import delivery, schedule
 from digest.store import ledger_status
@@ -90,15 +89,16 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
             out.print(f"{planned.email}  {label}")
         out.print("Would send: " + "; ".join(f"{n} × {v}" for v, n in plan.items()))
         return
-    refreshed = schedule.refresh_feeds(app)
-    if refreshed is not None:
-        failed = f", {len(refreshed.failed)} failed" if refreshed.failed else ""
-        out.print(f"Feeds refreshed: {refreshed.total('new')} new articles{failed}.")
-    requested: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, _frame: requested.append(number))
-    with _Meter() as meter:
-        report = delivery.send(app, day, progress=meter, should_stop=lambda: bool(requested))
+    with stop_on_signals() as should_stop:
+        refreshed = schedule.refresh_feeds(app, should_stop=should_stop)
+        if refreshed is not None:
+            failed = f", {len(refreshed.failed)} failed" if refreshed.failed else ""
+            out.print(f"Feeds refreshed: {refreshed.total('new')} new articles{failed}.")
+        if should_stop():  # nothing built from a refresh cut short
+            out.print("Stopped on request; the rest is left for the next 'digest send'.")
+            return
+        with _Meter() as meter:
+            report = delivery.send(app, day, progress=meter, should_stop=should_stop)
     if report.skipped:
         out.print(f"Edition {report.edition_key} was skipped ({report.skipped}); nothing sent.")
         return

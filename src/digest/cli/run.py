@@ -143,7 +143,7 @@ class Daemon:
             return
         done: set[str] = set()
         for edition in self.editions:
-            report = schedule.refresh_feeds(edition, done)
+            report = schedule.refresh_feeds(edition, done, self._must_stop)
             if report is not None:
                 errors = "; ".join(i.error or "" for i in report.failed) or "none"
                 _event("feeds refreshed", new=report.total("new"), errors=errors)

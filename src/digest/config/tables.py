@@ -158,6 +158,7 @@ class ScheduledEdition(_Table):
 class FeedSettings(_Table):
     sources: list[str] = []
     refresh_minutes: float = Field(15.0, gt=0)
+    refresh_budget: float = Field(120.0, gt=0)
 
     @field_validator("sources")
     @classmethod

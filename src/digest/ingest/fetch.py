@@ -142,16 +142,21 @@ def fetch_url(
     user_agent: str,
     etag: str | None = None,
     last_modified: str | None = None,
+    until: Deadline | None = None,
     should_stop: StopFlag = never,
 ) -> Fetched:
     """GET `url`, refusing bodies over `max_bytes` while they stream in. Each step waits at
-    most `timeout` seconds and the whole fetch `deadline` seconds; a fetch still under way
-    then is cut and fails. When `should_stop` turns true
+    most `timeout` seconds and the whole fetch `deadline` seconds, or until `until` if that
+    comes first; a fetch still under way then is cut and fails. When `should_stop` turns true
     the fetch is abandoned within a fraction of a second (`StoppedError`). With the validators
     of the last fetch it asks conditionally, and an unchanged feed costs one 304."""
     if should_stop():
         raise StoppedError(f"{url}: stopped on request")
+    if until is not None and until.passed():
+        raise IngestError(f"{url}: not fetched before {until.name}")
     end = Deadline.after(deadline, f"its {deadline:g} s deadline")
+    if until is not None and until.at < end.at:
+        end = until
     wire = _Wire()
     get = partial(
         _get, url, wire, timeout, max_bytes, max_redirects, user_agent, etag, last_modified

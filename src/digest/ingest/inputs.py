@@ -9,7 +9,7 @@ from charset_normalizer import from_bytes
 from digest.config import IngestSettings
 from digest.errors import IngestError
 from digest.ingest.feeds import parse_feed
-from digest.ingest.fetch import Fetched, StopFlag, fetch_url, never, read_file
+from digest.ingest.fetch import Deadline, Fetched, StopFlag, fetch_url, never, read_file
 from digest.ingest.jsonl import parse_json
 from digest.ingest.model import Batch
 from digest.ingest.sanitize import check_length
@@ -33,7 +33,9 @@ class IngestOptions:
     timezone: str
     # Outlet name for every article of the input (feeds name their own; text dumps do not).
     source_name: str | None = None
-    # For URLs: the flag a stop asked for by a signal sets, which abandons a fetch.
+    # For URLs: when all fetching must be over (a refresh's budget), besides each fetch's own
+    # deadline; and the flag a stop asked for by a signal sets, which abandons a fetch.
+    until: Deadline | None = None
     should_stop: StopFlag = never
 
 
@@ -94,6 +96,7 @@ def load(
             user_agent=limits.user_agent,
             etag=validators[0],
             last_modified=validators[1],
+            until=options.until,
             should_stop=options.should_stop,
         )
         if fetched.not_modified:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from digest.core.articles import MAX_LINK
 from digest.errors import IngestError, StoppedError
-from digest.ingest.fetch import StopFlag, never
+from digest.ingest.fetch import Deadline, StopFlag, never
 from digest.ingest.inputs import IngestOptions, expand, is_url, load
 from digest.ingest.model import Batch, Rejection
 from digest.service.app import App
@@ -76,7 +76,7 @@ def _source_key(spec: str) -> str:
 
 
 # URLs fetched at once: enough that a few slow hosts do not keep the feeds listed after them
-# waiting, few enough to stay a polite client.
+# waiting until a refresh's budget is spent, few enough to stay a polite client.
 FETCHES_AT_ONCE = 8
 
 
@@ -85,11 +85,12 @@ def ingest(
     specs: list[str],
     source_name: str | None = None,
     *,
+    until: Deadline | None = None,
     should_stop: StopFlag = never,
 ) -> IngestReport:
     """Ingest every input; a failing input is reported and the others still go in. URLs are
     fetched several at a time, ahead of their turn; each input is stored in its turn, in the
-    order given. Once `should_stop` turns true, fetches
+    order given. A fetch not over by `until` fails. Once `should_stop` turns true, fetches
     under way are abandoned and the inputs left are reported as stopped, not as failing."""
     # Set when this function leaves, by an error too: fetches no one will wait for end at once.
     over = threading.Event()
@@ -97,6 +98,7 @@ def ingest(
         app.settings.ingest,
         app.settings.edition.timezone,
         source_name,
+        until,
         lambda: over.is_set() or should_stop(),
     )
     report = IngestReport()

@@ -11,6 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from digest.core.schedule import late_run
 from digest.errors import EditionError, NotApprovedError
+from digest.ingest.fetch import Deadline, never
 from digest.service import delivery, editions
 from digest.service.app import App
 from digest.service.ingest import IngestReport, ingest
@@ -20,7 +21,7 @@ from digest.store.editions import find_edition, recent_editions
 @dataclass(frozen=True, slots=True)
 class Tick:
     edition_key: str
-    action: str  # sent, skipped, done
+    action: str  # sent, skipped, held, stopped, done
     detail: str
 
 
@@ -57,13 +58,21 @@ def _day(app: App, slot: datetime) -> date:
     return slot.astimezone(ZoneInfo(app.settings.edition.timezone)).date()
 
 
-def refresh_feeds(app: App, done: set[str] | None = None) -> IngestReport | None:
+def refresh_feeds(
+    app: App, done: set[str] | None = None, should_stop: delivery.StopFlag = never
+) -> IngestReport | None:
     """Fetch the edition's feeds (conditionally), except those in `done`, which then holds
-    them too (editions sharing a feed fetch it once); None when there is nothing to fetch."""
+    them too (editions sharing a feed fetch it once); None when there is nothing to fetch.
+    Within `[feeds] refresh_budget`: a feed not fetched by then is recorded as failing, and
+    what is stored stands. A stop abandons the fetches under way."""
     done = set() if done is None else done
     sources = [s for s in app.settings.feeds.sources if s not in done]
     done.update(sources)
-    return ingest(app, sources) if sources else None
+    if not sources:
+        return None
+    budget = app.settings.feeds.refresh_budget
+    until = Deadline.after(budget, f"the end of the {budget:g} s refresh budget")
+    return ingest(app, sources, until=until, should_stop=should_stop)
 
 
 def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick:
@@ -77,6 +86,7 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
         status = row.status if row else None
     if status in ("sent", "skipped"):
         return Tick(key, "done", f"already {status}")
+    feeds_note = ""
     if status is None:
         schedule = app.settings.schedule
         decision = late_run(
@@ -88,12 +98,17 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
         if decision.action == "skip":
             editions.skip(app, day, decision.reason)
             return Tick(key, "skipped", decision.reason)
-        refresh_feeds(app)  # the newest articles go into the edition about to be built
+        # The newest articles go into the edition about to be built, as far as the budget goes.
+        refreshed = refresh_feeds(app, should_stop=should_stop)
+        if should_stop():  # what the refresh left unread is fetched at the next run
+            return Tick(key, "stopped", "stopped during the feed refresh, before the build")
+        if refreshed and refreshed.failed:
+            feeds_note = f"; {len(refreshed.failed)} of {len(refreshed.inputs)} feeds failed"
     try:
         report = delivery.send(app, day, should_stop=should_stop)
     except NotApprovedError as exc:
         return Tick(key, "held", str(exc))
-    return Tick(key, "skipped" if report.skipped else "sent", _summary(report))
+    return Tick(key, "skipped" if report.skipped else "sent", _summary(report) + feeds_note)
 
 
 def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Tick]:
