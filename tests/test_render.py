@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_settings
+from conftest import make_settings, shows
 from digest.core.articles import Article
 from digest.core.building import build_edition, edition_window
 from digest.core.edition import Edition
@@ -18,9 +18,9 @@ from digest.render import SLOTS, Renderer
 SLOT_VALUES = {name: f"value-of-{name}" for name in SLOTS}
 
 
-def _edition() -> Edition:
+def _edition(*articles: Article) -> Edition:
     published = datetime(2024, 6, 24, 9, 30, tzinfo=UTC)
-    articles = [
+    articles = articles or (
         Article(
             1,
             "Kyiv <b>talks</b> & more",
@@ -37,7 +37,7 @@ def _edition() -> Edition:
             "https://example.com/senate",
             published,
         ),
-    ]
+    )
     day = date(2024, 6, 24)
     return build_edition(
         articles,
@@ -144,3 +144,24 @@ def test_message_is_multipart_utf8_quoted_printable_and_parses_back(renderer: Re
     # Quoted-printable carries the canonical CRLF line ends; the content is otherwise the same.
     assert rich.replace("\r\n", "\n") == html
     assert plain.replace("\r\n", "\n") == text
+
+
+def test_article_text_is_printed_as_written_and_never_as_template_syntax_or_a_slot(
+    renderer: Renderer,
+) -> None:
+    published = datetime(2024, 6, 24, 9, 30, tzinfo=UTC)
+    summary = (
+        "Kyiv officials wrote {{ config }}, {% if %} and }} on a page that called "
+        'slot("email") and showed {{{digest:email}}} and {{{digest:unsubscribe_url}}}.'
+    )
+    story = Article(
+        1, "Kyiv {{{digest:name}}}", summary, "Wire {{", "https://example.com/{{", published
+    )
+    html, text = renderer.render(_edition(story)).personalise(SLOT_VALUES)
+    for part in (html, text):
+        assert shows(part, summary) and shows(part, "Kyiv {{{digest:name}}}")
+        assert shows(part, "Wire {{")
+        # Each personal value only where the template puts it.
+        assert part.count("value-of-name") == part.count("value-of-email") == 1
+        assert part.count("value-of-unsubscribe_url") == 1
+    assert "https://example.com/%7B%7B" in text and 'href="https://example.com/%7B%7B"' in html

@@ -3,6 +3,11 @@
 A variant is the set of sections a subscriber receives. Per-subscriber values (name, address,
 links) are written as reserved slots that survive MJML untouched; each rendered variant is
 split at its slots once, so personalising a message is one join of escaped values.
+
+Article text is data: headlines, summaries and outlets reach the templates as `ArticleText`
+and are printed between marks (`digest.core.marks`), so that neither the check for leftover
+template syntax, nor the slots, nor the pre-send gate reads an article's words as the
+template's.
 """
 
 import html
@@ -17,9 +22,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 from mjml import mjml2html
 
 from digest.config import Settings, subject_environment
+from digest.core import marks
 from digest.core.edition import Edition, EditionItem
 from digest.core.text import one_line
 from digest.errors import RenderError
@@ -36,6 +43,23 @@ PREHEADER_MIN, PREHEADER_MAX = 30, 140
 MAX_ALSO_COVERED = 5
 
 
+class ArticleText(str):
+    """Words of an article (a headline, a summary, an outlet's name): printed as they are,
+    between marks, whether directly or through the `wrap` filter. Text a template makes of
+    them otherwise (`~`, `upper`, `truncate`) is the template's own."""
+
+
+@jinja2.pass_eval_context
+def _finalize(eval_ctx: jinja2.nodes.EvalContext, value: Any) -> Any:
+    """Every value a template prints passes here: article text is put between marks (escaped
+    first in HTML, so the marks stay the only markup around it)."""
+    if not isinstance(value, ArticleText) or not value:
+        return value
+    if eval_ctx.autoescape:
+        return Markup(marks.HTML.around(str(escape(value))))
+    return marks.TEXT.around(value)
+
+
 def slot(name: str) -> str:
     """The marker a template writes where a per-subscriber value goes."""
     if name not in SLOTS:
@@ -43,10 +67,19 @@ def slot(name: str) -> str:
     return "{{{digest:" + name + "}}}"
 
 
-def _split(document: str) -> tuple[str, ...]:
+def _split(document: str, form: marks.Marks) -> tuple[str, ...]:
     """Literal text and slot names, alternating: ("<p>Hi ", "name", "</p>"); slot names sit
-    at the odd positions."""
-    return tuple(_SLOT.split(document))
+    at the odd positions. A slot marker inside article text is the article's words."""
+    parts, start = [], 0
+    for found in re.finditer(f"{form.span.pattern}|{_SLOT.pattern}", document, re.DOTALL):
+        if found.group(1):
+            parts += [document[start : found.start()], found.group(1)]
+            start = found.end()
+    return (*parts, document[start:])
+
+
+def _unmarked(parts: tuple[str, ...], form: marks.Marks) -> tuple[str, ...]:
+    return tuple(part if index % 2 else form.unmarked(part) for index, part in enumerate(parts))
 
 
 def _fill(parts: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -65,22 +98,37 @@ def slot_values(values: Mapping[str, str]) -> tuple[dict[str, str], dict[str, st
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One variant of an edition, with slots still open."""
+    """One variant of an edition, with slots still open and article text between marks: the
+    form that is stored. `html_parts` and `text_parts` are what readers get, split at slots."""
 
     subject: str
     html: str
     text: str
     html_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
     text_parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _marked: tuple[tuple[str, ...], tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "html_parts", _split(self.html))
-        object.__setattr__(self, "text_parts", _split(self.text))
+        html, text = _split(self.html, marks.HTML), _split(self.text, marks.TEXT)
+        object.__setattr__(self, "_marked", (html, text))
+        object.__setattr__(self, "html_parts", _unmarked(html, marks.HTML))
+        object.__setattr__(self, "text_parts", _unmarked(text, marks.TEXT))
+
+    @property
+    def html_bytes(self) -> int:
+        """The size of the HTML as sent, slots still open."""
+        return len(marks.HTML.unmarked(self.html).encode())
 
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
         """HTML and text with every slot filled (see `slot_values`)."""
         plain, escaped = slot_values(values)
         return _fill(self.html_parts, escaped), _fill(self.text_parts, plain)
+
+    def marked(self, values: Mapping[str, str]) -> tuple[str, str]:
+        """As `personalise`, with article text still between marks: what the gate reads."""
+        plain, escaped = slot_values(values)
+        html, text = self._marked
+        return _fill(html, escaped), _fill(text, plain)
 
 
 class Renderer:
@@ -96,6 +144,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
+            finalize=_finalize,
         )
         self._env.globals["slot"] = slot
         self._env.filters["wrap"] = _wrap
@@ -105,8 +154,8 @@ class Renderer:
     def render(self, edition: Edition, sections: Collection[str] | None = None) -> Rendered:
         """The variant of `edition` holding `sections` (all of them when None)."""
         context = self._context(edition, sections)
-        compiled = self._compile(self._checked(HTML_TEMPLATE, context))
-        text = self._checked(TEXT_TEMPLATE, context)
+        compiled = self._compile(self._checked(HTML_TEMPLATE, context, marks.HTML))
+        text = self._checked(TEXT_TEMPLATE, context, marks.TEXT)
         subject = one_line(self._subject.render(context["subject"]))
         return Rendered(subject=subject, html=compiled, text=text)
 
@@ -124,11 +173,12 @@ class Renderer:
             line = _template_line(exc, template.filename)
             raise RenderError(f"{template.filename}{line}: {exc}") from None
 
-    def _checked(self, name: str, context: dict[str, Any]) -> str:
+    def _checked(self, name: str, context: dict[str, Any], form: marks.Marks) -> str:
         """The template's output, refused if template syntax survived it (a `{% raw %}` block,
-        a hand-written slot marker with a typo): no reader should ever see a placeholder."""
+        a hand-written slot marker with a typo): no reader should ever see a placeholder.
+        Article text may say anything."""
         output = self._render(name, context)
-        for leftover in _LEFTOVER.finditer(output):
+        for leftover in _LEFTOVER.finditer(form.masked(output)):
             token = leftover.group(0)
             marker = _SLOT.fullmatch(token)
             if marker and marker.group(1) in SLOTS:
@@ -184,10 +234,10 @@ class Renderer:
 
 def _story(item: EditionItem, titles: Mapping[str, str], zone: ZoneInfo) -> dict[str, Any]:
     return {
-        "title": item.title,
-        "url": item.url,
-        "source": item.source,
-        "summary": item.summary,
+        "title": ArticleText(item.title),
+        "url": _link(item.url),
+        "source": ArticleText(item.source),
+        "summary": ArticleText(item.summary),
         "also_in": [titles.get(k, k) for k in item.also],
         "local_time": _local_time(item, zone),
         **_also_covered_by(item),
@@ -208,9 +258,17 @@ def _also_covered_by(item: EditionItem) -> dict[str, Any]:
             outlets.setdefault(duplicate.source, duplicate.url)
     shown = list(outlets.items())[:MAX_ALSO_COVERED]
     return {
-        "also_covered_by": [{"source": source, "url": url} for source, url in shown],
+        "also_covered_by": [
+            {"source": ArticleText(source), "url": _link(url)} for source, url in shown
+        ],
         "also_covered_more": len(outlets) - len(shown),
     }
+
+
+def _link(url: str | None) -> str | None:
+    """An article's URL with its braces percent-encoded, as browsers send them (RFC 3986 does
+    not allow them), so that a link can be neither template syntax nor a slot marker."""
+    return url.replace("{", "%7B").replace("}", "%7D") if url else url
 
 
 def _preheader(headlines: list[str], date_long: str) -> str:
@@ -220,7 +278,7 @@ def _preheader(headlines: list[str], date_long: str) -> str:
         text = text[: PREHEADER_MAX - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
     if len(text) < PREHEADER_MIN:
         text = f"{text} · {date_long}"
-    return text
+    return ArticleText(text) if headlines else text
 
 
 def _day(edition: Edition) -> date:
@@ -237,7 +295,9 @@ def _count_line(stories: int) -> str:
 
 
 def _wrap(text: str, width: int = 76, indent: str = "", first: str = "") -> str:
-    return "\n".join(
+    """`text` wrapped at `width` columns, lines after the first indented by `indent` and the
+    first by `first` (a number, say); article text stays article text."""
+    wrapped = "\n".join(
         textwrap.wrap(
             str(text),
             width=width,
@@ -247,6 +307,7 @@ def _wrap(text: str, width: int = 76, indent: str = "", first: str = "") -> str:
             break_on_hyphens=False,
         )
     )
+    return ArticleText(wrapped) if isinstance(text, ArticleText) else wrapped
 
 
 def _template_line(exc: BaseException, filename: str | None) -> str:

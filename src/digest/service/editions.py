@@ -82,7 +82,7 @@ PERSONAL_RESERVE = 2048
 def _fit(app: App, renderer: Renderer, edition: Edition) -> tuple[Edition, Rendered]:
     """Drop the lowest-ranked stories until the HTML fits the budget; render the result."""
     budget = int(app.settings.edition.html_budget_kb * 1024) - PERSONAL_RESERVE
-    edition = trim_to_budget(edition, lambda e: len(renderer.render(e).html.encode()), budget)
+    edition = trim_to_budget(edition, lambda e: renderer.render(e).html_bytes, budget)
     return edition, renderer.render(edition)
 
 
@@ -168,7 +168,8 @@ def skip(app: App, day: date, reason: str) -> Built:
 
 def _built(row: EditionRow, created: bool) -> Built:
     edition = Edition.from_dict(row.content)
-    return Built(edition, row.status, created, len(row.html.encode()), row.skip_reason)
+    html_bytes = Rendered(row.subject, row.html, row.text).html_bytes
+    return Built(edition, row.status, created, html_bytes, row.skip_reason)
 
 
 def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
