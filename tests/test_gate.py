@@ -2,12 +2,16 @@
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
 
 from conftest import digest, make_settings
+from digest.core import marks
+from digest.core.articles import Article
+from digest.core.building import build_edition, edition_window
+from digest.core.edition import Edition
 from digest.errors import RenderError
 from digest.gate import check_message
 from digest.mime import Envelope, Mailbox, message_bytes
@@ -23,6 +27,13 @@ ENVELOPE = Envelope(
 )
 GOOD_HTML = '<p><a href="https://example.com/a">Story A</a> <a href="#ukraine">Ukraine</a></p>'
 GOOD_TEXT = "Story A\n\nhttps://example.com/a\n"
+PERSONAL = {
+    "name": "Ada",
+    "email": "ada@example.com",
+    "unsubscribe_url": "https://news.example.org/unsubscribe/1.abc",
+    "preferences_url": "https://news.example.org/preferences/1.abc",
+    "web_url": "https://news.example.org/editions/daily/2024-06-24",
+}
 
 
 def failed(html: str = GOOD_HTML, text: str = GOOD_TEXT, budget: int = 100_000) -> set[str]:
@@ -126,3 +137,132 @@ def test_send_refuses_an_edition_that_fails_the_gate(tmp_path: Path) -> None:
         (tmp_path / "var" / "outbox" / "new").iterdir()
     )
     assert "1 pending" in digest("report").output
+
+
+# Article text that reads like a fault of the template: a bare domain and URL, template
+# syntax, and a headline reading None.
+LOOKALIKE_SUMMARY = (
+    "Kyiv was hit overnight, Ukrainian officials said at www.president.gov.ua and "
+    "https://www.president.gov.ua/news, where a page showed {{ config }}, {% and }}."
+)
+
+
+def _lookalike_edition() -> Edition:
+    day = date(2024, 6, 24)
+    published = datetime(2024, 6, 24, 9, tzinfo=UTC)
+    article = Article(1, "None", LOOKALIKE_SUMMARY, "Wire", "https://example.com/kyiv", published)
+    return build_edition(
+        [article],
+        make_settings(Path(".")).editorial_rules(),
+        name="daily",
+        day=day,
+        timezone="Europe/Kyiv",
+        window=edition_window(day, "Europe/Kyiv", time(18, 0), 24),
+    )
+
+
+def _lookalike_message(
+    tmp_path: Path, html_fault: str = "", text_fault: str = ""
+) -> tuple[bytes, tuple[str, str]]:
+    """The message of that edition and its parts as rendered, with a fault written beside the
+    article's words as a template would write it (after the last story)."""
+    rendered = Renderer(make_settings(tmp_path)).render(_lookalike_edition())
+    html, text = rendered.marked(PERSONAL)
+    html = html.replace("</body>", html_fault + "</body>")
+    text = text.replace("\n\n" + "=" * 76, "\n\n" + text_fault + "=" * 76)
+    parts = (marks.HTML.unmarked(html), marks.TEXT.unmarked(text))
+    raw = message_bytes(ENVELOPE, "Subject", parts[1], parts[0], datetime(2024, 6, 24, tzinfo=UTC))
+    return raw, (html, text)
+
+
+def test_article_text_is_data_to_the_gate(tmp_path: Path) -> None:
+    raw, marked = _lookalike_message(tmp_path)
+    assert [f for f in check_message(raw, 100_000, marked) if not f.passed] == []
+    # Read as the template's words, the same message would fail three checks.
+    unmarked = {f.check for f in check_message(raw, 100_000) if not f.passed}
+    assert unmarked == {"leftovers", "links", "parts agree"}
+
+
+@pytest.mark.parametrize(
+    ("html_fault", "text_fault", "check", "detail"),
+    [
+        ('<a href="/archive">Archive</a>', "", "links", "not absolute http(s): /archive"),
+        ("", "Archive: www.example.com/archive\n\n", "links", "www.example.com/archive"),
+        ("<p>None</p>", "", "leftovers", "left in the message: None"),
+        ("", "None\n\n", "leftovers", "left in the message: None"),
+        ("", "Dear {{ reader }}\n\n", "leftovers", "left in the message: {{, }}"),
+        ('<a href="https://example.com/extra">More</a>', "", "parts agree", "example.com/extra"),
+    ],
+)
+def test_what_the_template_wrote_beside_such_article_text_is_still_caught(
+    tmp_path: Path, html_fault: str, text_fault: str, check: str, detail: str
+) -> None:
+    raw, marked = _lookalike_message(tmp_path, html_fault, text_fault)
+    (failed,) = [f for f in check_message(raw, 100_000, marked) if not f.passed]
+    assert failed.check == check
+    assert detail in failed.detail and "president" not in failed.detail
+
+
+def test_marked_parts_of_another_message_are_refused(tmp_path: Path) -> None:
+    raw, (html, text) = _lookalike_message(tmp_path)
+    with pytest.raises(ValueError, match="not the message's"):
+        check_message(raw, 100_000, (html, text + "more"))
+
+
+def _own_template(tmp_path: Path, name: str, old: str, new: str) -> None:
+    """The editor's copy of one of our templates, `old` replaced by `new`, in use from now on."""
+    folder = tmp_path / "mine"
+    folder.mkdir(exist_ok=True)
+    ours = (Path(__file__).parents[1] / "templates" / name).read_text()
+    assert old in ours
+    (folder / name).write_text(ours.replace(old, new))
+    (tmp_path / "config.toml").write_text(f'[templates]\ndirectory = "{folder}"\n')
+
+
+def test_a_relative_link_the_template_makes_fails_the_gate_and_an_articles_words_do_not(
+    tmp_path: Path,
+) -> None:
+    story = {
+        "title": "Kyiv hit by drones overnight",
+        "url": "https://example.com/kyiv",
+        "source": "Wire",
+        "published": "2024-06-23T12:00:00Z",
+        "text": "Russia launched drones at Kyiv, officials said at www.president.gov.ua/news.",
+    }
+    (tmp_path / "story.jsonl").write_text(json.dumps(story) + "\n")
+    digest("db", "upgrade")
+    digest("ingest", str(tmp_path / "story.jsonl"))
+    digest("subscribers", "add", "ada@example.com")
+    assert digest("check", "--date", "2024-06-24").exit_code == 0
+
+    footer = '<a href="{{ slot("web_url") }}">View in a browser</a>'
+    _own_template(tmp_path, "digest.mjml.j2", footer, f'{footer} · <a href="/archive">Archive</a>')
+    assert digest("build", "--date", "2024-06-24", "--rebuild").exit_code == 0
+    checked = digest("check", "--date", "2024-06-24")
+    assert checked.exit_code == 1
+    assert "FAIL links: not absolute http(s): /archive\n" in checked.output
+
+
+def test_a_missing_value_the_template_prints_fails_the_gate_and_an_article_reading_none_does_not(
+    tmp_path: Path,
+) -> None:
+    # A feed may leave out an item's link; the other item's teaser reads None.
+    (tmp_path / "wire.xml").write_text(
+        '<rss version="2.0"><channel><title>Wire</title>'
+        "<item><title>Kyiv hit by drones overnight</title><link>https://example.com/kyiv</link>"
+        "<description>None</description><pubDate>Sun, 23 Jun 2024 12:00:00 GMT</pubDate></item>"
+        "<item><title>Kyiv mayor speaks</title><description>Russia launched drones at Kyiv, "
+        "he said.</description><pubDate>Sun, 23 Jun 2024 13:00:00 GMT</pubDate></item>"
+        "</channel></rss>"
+    )
+    digest("db", "upgrade")
+    digest("ingest", str(tmp_path / "wire.xml"))
+    digest("subscribers", "add", "ada@example.com")
+    assert digest("check", "--date", "2024-06-24").exit_code == 0
+
+    # The editor's text part prints every story's URL, that of the one without a link too.
+    _own_template(tmp_path, "digest.txt.j2", "{% if story.url %}\n", "{% if true %}\n")
+    assert digest("build", "--date", "2024-06-24", "--rebuild").exit_code == 0
+    checked = digest("check", "--date", "2024-06-24")
+    assert checked.exit_code == 1
+    assert "FAIL leftovers: left in the message: None\n" in checked.output

@@ -1,10 +1,17 @@
-"""The pre-send gate: checks a finished message must pass before anyone receives it."""
+"""The pre-send gate: checks a finished message must pass before anyone receives it.
+
+The checks for leftovers, links and agreeing parts read what the template wrote: given the
+parts as rendered, with article text between marks (`digest.core.marks`), an article's own
+words (braces, a bare web address, a line reading None) are data, shown as written.
+"""
 
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
+
+from digest.core import marks
 
 REQUIRED_HEADERS = (
     "From",
@@ -59,15 +66,29 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
     )
 
 
-def check_message(raw: bytes, html_budget: int) -> list[Finding]:
-    """Every check, passed or not, with a sentence saying what was found."""
+def check_message(
+    raw: bytes, html_budget: int, marked: tuple[str, str] | None = None
+) -> list[Finding]:
+    """Every check, passed or not, with a sentence saying what was found. `marked` is the
+    message's HTML and text as rendered, article text between marks; without it, every word
+    of the message counts as the template's."""
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    text, html = _parts(message)
+    sent_text, sent_html = _parts(message)
+    html_size = len(sent_html.encode())
+    if marked is None:
+        marked = (sent_html, sent_text)
+    elif (marks.HTML.unmarked(marked[0]), marks.TEXT.unmarked(marked[1])) != (
+        # The parts travel with CRLF line ends (quoted-printable text); as rendered, with LF.
+        sent_html.replace("\r\n", "\n"),
+        sent_text.replace("\r\n", "\n"),
+    ):
+        raise ValueError("the marked parts given to the gate are not the message's")
+    # Apart from the size, the checks read the template's words only.
+    html, text = marks.HTML.masked(marked[0]), marks.TEXT.masked(marked[1])
     page = _Page()
     page.feed(html)
     page.close()
-    html_size = len(html.encode())
     missing = [h for h in REQUIRED_HEADERS if not message.get(h)]
     leftovers = sorted(
         {m.group(0) for part in (text, html) for m in _TEMPLATE_LEFTOVER.finditer(part)}

@@ -7,7 +7,7 @@ from digest.errors import EditionError
 from digest.gate import Finding, check_message
 from digest.service.app import App
 from digest.service.editions import build, frozen_edition
-from digest.service.messages import PREVIEW_RECIPIENT, Variants, compose
+from digest.service.messages import PREVIEW_RECIPIENT, Variants, compose, slot_values_for
 from digest.store.subscribers import section_choices
 from digest.store.tables import EditionRow
 
@@ -30,12 +30,15 @@ def check_row(app: App, row: EditionRow) -> list[VariantCheck]:
     budget = int(app.settings.edition.html_budget_kb * 1024)
     results = []
     for choice in sorted(choices, key=lambda c: (c is not None, c or ())):
-        template = variants.template(list(choice) if choice else None)
-        if template is None:
+        sections = list(choice) if choice else None
+        rendered, template = variants.for_sections(sections), variants.template(sections)
+        if rendered is None or template is None:
             continue
         composed = compose(app, row, template, PREVIEW_RECIPIENT, variants.key)
+        # The gate reads the parts as rendered, too, to tell article text from the template's.
+        marked = rendered.marked(slot_values_for(app, row, PREVIEW_RECIPIENT))
         label = choice or tuple(s["key"] for s in row.content["sections"])
-        results.append(VariantCheck(label, check_message(composed.raw, budget)))
+        results.append(VariantCheck(label, check_message(composed.raw, budget, marked)))
     return results
 
 
