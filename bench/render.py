@@ -104,7 +104,7 @@ def main() -> None:
     recipient = Recipient(1, "ada@example.com", "Ada", "secret")
     template = message_template(app, row, rendered)
     raw = compose(app, row, template, recipient).raw
-    html, message = len(rendered.html.encode()) / 1024, len(raw) / 1024
+    html, message = rendered.html_bytes / 1024, len(raw) / 1024
     print(f"edition: {edition.item_count} stories, HTML {html:.1f} KB, message {message:.0f} KB")
     floor = _socket_floor(raw)
     print(f"{'':<44}{'time':>10}{'x floor':>9}{'per s, 1 core':>15}")

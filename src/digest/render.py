@@ -71,10 +71,12 @@ def _split(document: str, form: marks.Marks) -> tuple[str, ...]:
     """Literal text and slot names, alternating: ("<p>Hi ", "name", "</p>"); slot names sit
     at the odd positions. A slot marker inside article text is the article's words."""
     parts, start = [], 0
-    for found in re.finditer(f"{form.span.pattern}|{_SLOT.pattern}", document, re.DOTALL):
-        if found.group(1):
-            parts += [document[start : found.start()], found.group(1)]
-            start = found.end()
+    for found in _SLOT.finditer(document):
+        at = found.start()
+        if document.rfind(form.open, 0, at) > document.rfind(form.close, 0, at):
+            continue
+        parts += [document[start:at], found.group(1)]
+        start = found.end()
     return (*parts, document[start:])
 
 

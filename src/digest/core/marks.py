@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
-_MARK_CHARACTERS = str.maketrans("", "", _OPEN + _CLOSE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,8 @@ class Marks:
 
     def around(self, article_text: str) -> str:
         """`article_text` (already escaped, for HTML) between marks."""
-        return f"{self.open}{article_text.translate(_MARK_CHARACTERS)}{self.close}"
+        article_text = article_text.replace(_OPEN, "").replace(_CLOSE, "")
+        return f"{self.open}{article_text}{self.close}"
 
     def unmarked(self, document: str) -> str:
         """The document as readers get it."""
