@@ -1,5 +1,6 @@
 """Text-dump articles: the seed page saved as plain text, and what the parser makes of it."""
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -227,4 +228,143 @@ class TestMalformedDumps:
         path = tmp_path / "nodate.txt"
         path.write_text("Headline\n\nBody.\n", encoding="utf-8")
         with pytest.raises(IngestError, match=re.escape(str(path))):
+            load(str(path), IngestOptions(IngestSettings(), "UTC"))
+
+
+class TestEncodings:
+    """A dump saved in a legacy code page is read as the text it was, not as mojibake: UTF-8
+    first, then the code pages news is written in, never an old DOS or Mac one."""
+
+    def dump(self, tmp_path: Path, headline: str, body: str, encoding: str) -> ParsedArticle:
+        path = tmp_path / "dump.txt"
+        path.write_bytes(f"Paris\nMonday, June 24, 2024\n{headline}\n\n{body}\n".encode(encoding))
+        [article] = load(str(path), IngestOptions(IngestSettings(), "UTC")).articles
+        return article
+
+    def test_latin1_dump_keeps_its_accents(self, tmp_path: Path) -> None:
+        headline = "Café owners brace for a naïve résumé of the season"
+        body = (
+            "The café on the corner has been open since 1990. Its owner, in a naïve résumé "
+            "of the summer, said business was slow and the crème brûlée went unsold.\n\n"
+            "Customers came back in the evening, after the fête in the square."
+        )
+        article = self.dump(tmp_path, headline, body, "latin-1")
+        assert article.title == headline
+        assert article.text == body
+        assert "café" in article.html and "brûlée" in article.html
+
+    @pytest.mark.parametrize(
+        ("encoding", "headline", "body"),
+        [
+            pytest.param(
+                "cp1252",
+                "Mayor’s “ready” plan costs €5m",
+                "The mayor said “we’re ready” – the naïve plan costs €5m, and critics in the "
+                "café across the street were not convinced.",
+                id="windows-1252-quotes-and-euro",
+            ),
+            pytest.param(
+                "latin-1",
+                "Grüße aus München: Gespräche über den Frieden",
+                "Die Gespräche über einen Waffenstillstand werden nächste Woche in München "
+                "fortgesetzt. Beobachter äußerten sich vorsichtig.",
+                id="latin-1-german",
+            ),
+            pytest.param(
+                "latin-1",
+                "Bolsonaro perde de Haddad em simulações de 2º turno",
+                "Promotoria abre inquérito para apurar suspeita de improbidade. A eleição "
+                "será decidida no segundo turno, segundo a pesquisa.",
+                id="latin-1-portuguese",
+            ),
+            pytest.param(
+                "cp1254",
+                "Türkiye'de barış görüşmeleri sürüyor",
+                "Başbakan, barış görüşmelerinin gelecek hafta devam edeceğini söyledi. "
+                "İstanbul'da ağır kış bekleniyor.",
+                id="windows-1254-turkish",
+            ),
+            pytest.param(
+                "cp1250",
+                "Rozmowy pokojowe będą kontynuowane",
+                "Prezydent powiedział, że rozmowy pokojowe będą kontynuowane w przyszłym "
+                "tygodniu. Źródła mówią o żądaniach obu stron.",
+                id="windows-1250-polish",
+            ),
+            pytest.param(
+                "cp1250",
+                "Předseda vlády: jednání o míru budou pokračovat",
+                "Předseda vlády řekl, že jednání o míru budou pokračovat příští týden. "
+                "Účastníci souhlasí s tím, že žádná dohoda zatím není.",
+                id="windows-1250-czech",
+            ),
+            pytest.param(
+                "cp1251",
+                "Переговоры о мире на Украине",
+                "Американские и европейские чиновники начали переговоры о мире. "
+                "Источники говорят, что встреча пройдёт на следующей неделе.",
+                id="windows-1251-russian",
+            ),
+            pytest.param(
+                "koi8-r",
+                "Переговоры о мире на Украине",
+                "Американские и европейские чиновники начали переговоры о мире. "
+                "Источники говорят, что встреча пройдёт на следующей неделе.",
+                id="koi8-r-russian",
+            ),
+            pytest.param(
+                "cp1253",
+                "Συνεχίζονται οι συνομιλίες για την ειρήνη",
+                "Ο πρωθυπουργός δήλωσε ότι οι συνομιλίες για την ειρήνη θα συνεχιστούν την "
+                "επόμενη εβδομάδα.",
+                id="windows-1253-greek",
+            ),
+        ],
+    )
+    def test_code_pages_of_the_news(
+        self, tmp_path: Path, encoding: str, headline: str, body: str
+    ) -> None:
+        article = self.dump(tmp_path, headline, body, encoding)
+        assert (article.title, article.text) == (headline, body)
+
+    @pytest.mark.parametrize(
+        ("encoding", "headline"),
+        [
+            pytest.param(
+                "shift_jis",
+                "和平交渉、来週も継続へ。関係者によると、会談は東京で行われる",
+                id="sjis",
+            ),
+            pytest.param(
+                "gb18030", "和平谈判下周继续。据消息人士称，会谈将在北京举行", id="gb18030"
+            ),
+        ],
+    )
+    def test_cjk_encodings(self, tmp_path: Path, encoding: str, headline: str) -> None:
+        """Read by the same decoder as text dumps, from a JSON Lines file."""
+        path = tmp_path / "wire.jsonl"
+        item = {
+            "title": headline,
+            "url": "https://example.com/a",
+            "source": "Wire",
+            "published": "2024-06-24T05:00:00Z",
+            "text": headline * 3,
+        }
+        path.write_bytes(json.dumps(item, ensure_ascii=False).encode(encoding))
+        [article] = load(str(path), IngestOptions(IngestSettings(), "UTC")).articles
+        assert article.title == headline
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(
+                b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, id="image"
+            ),
+            pytest.param(b"\xff\xfe\xfd" * 5, id="utf-16-bom-then-garbage"),
+        ],
+    )
+    def test_what_is_not_text_is_refused(self, tmp_path: Path, data: bytes) -> None:
+        path = tmp_path / "photo.txt"
+        path.write_bytes(data)
+        with pytest.raises(IngestError, match=r"photo\.txt: not text"):
             load(str(path), IngestOptions(IngestSettings(), "UTC"))
