@@ -358,3 +358,96 @@ class TestFieldLengths:
         assert "Fine" in digest("articles", "list").output
         sources = [f["source"] for f in json.loads(digest("status", "--json").output)["feeds"]]
         assert sources == [str(feed.resolve())]
+
+
+def laughs(*items: str, encoding: str = "utf-8") -> bytes:
+    """A feed whose DTD declares a billion laughs: `&lol9;` expands to 10^9 "lol"s. expat
+    refuses the expansion, and feedparser's fallback parser leaves the references as text."""
+    entities = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{n} "{(f"&lol{n - 1};" if n > 1 else "&lol;") * 10}">' for n in range(1, 10)
+    )
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE rss [{entities}]>'
+        '<rss version="2.0"><channel><title>Laughs</title>' + "".join(items) + "</channel></rss>"
+    )
+    return document.encode(encoding)
+
+
+class TestUnexpandedEntities:
+    FINE = rss_item("AT&amp;T and R&amp;D; results", "<p>AT&T spends on R&D; others cut it.</p>")
+
+    def test_an_entry_titled_with_an_unexpanded_entity_is_refused(self) -> None:
+        feed = laughs(rss_item("Kyiv &lol9;", "<p>Story.</p>", "https://example.com/1"), self.FINE)
+        batch = parse_feed(feed, "laughs.rss", DEPTH, 200_000)
+        [rejection] = batch.rejected
+        assert rejection.where == "laughs.rss: entry 1"
+        assert rejection.reason == "title has the unexpanded entity reference &lol9;"
+        [kept] = batch.articles
+        assert kept.title == "AT&T and R&D; results"
+
+    @pytest.mark.parametrize(
+        "item",
+        [
+            pytest.param(
+                "<item><title>Kyiv</title><link>https://example.com/1</link>"
+                "<description>Shelling in Kyiv &lol9; overnight.</description></item>",
+                id="description",
+            ),
+            pytest.param(
+                "<item><title>Kyiv</title><link>https://example.com/1</link><description>"
+                "Story.</description><author>desk@example.com (&lol9;)</author></item>",
+                id="author",
+            ),
+        ],
+    )
+    def test_any_field_with_an_unexpanded_entity_is_refused(self, item: str) -> None:
+        batch = parse_feed(laughs(item, self.FINE), "laughs.rss", DEPTH, 200_000)
+        assert [a.title for a in batch.articles] == ["AT&T and R&D; results"]
+        [rejection] = batch.rejected
+        assert "unexpanded entity reference &lol" in rejection.reason
+
+    def test_utf16_feed_is_checked_too(self) -> None:
+        feed = laughs(rss_item("Kyiv &lol9;", "<p>Story.</p>"), encoding="utf-16")
+        batch = parse_feed(feed, "laughs.rss", DEPTH, 200_000)
+        assert batch.articles == []
+        assert "&lol9;" in batch.rejected[0].reason
+
+    @pytest.mark.parametrize(
+        ("title", "expected"),
+        [
+            ("AT&amp;T and R&amp;D; results", "AT&T and R&D; results"),
+            ("Caf&#233; &amp;c. &amp;lol9; in a headline", "Café &c. &lol9; in a headline"),
+            ("Caf&eacute; owners", "Café owners"),  # an HTML entity, as sloppy feeds write
+        ],
+    )
+    def test_text_that_only_looks_like_a_reference_is_kept(self, title: str, expected: str) -> None:
+        """Without entities of the feed's own, "&lol9;" written out as text is text."""
+        article = only_article(parse_feed(rss(rss_item(title, "<p>x</p>")), "f.rss", DEPTH, 999))
+        assert article.title == expected
+
+    def test_entities_a_feed_declares_and_expat_expands_are_read(self) -> None:
+        feed = (
+            '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY city "Kyiv">]><rss version="2.0">'
+            "<channel><title>T</title>"
+            + rss_item("News from &city;", "<p>x</p>")
+            + "</channel></rss>"
+        ).encode()
+        article = only_article(parse_feed(feed, "f.rss", DEPTH, 999))
+        assert article.title == "News from Kyiv"
+
+    @pytest.mark.usefixtures("store_backend")
+    def test_the_refusal_is_in_the_ingest_report(self, tmp_path: Path) -> None:
+        assert digest("db", "upgrade").exit_code == 0
+        feed = tmp_path / "laughs.rss"
+        feed.write_bytes(
+            laughs(rss_item("Kyiv &lol9;", "<p>Story.</p>", "https://example.com/1"), self.FINE)
+        )
+        result = digest("ingest", str(feed))
+        assert result.exit_code == 0, result.output
+        assert (
+            f"rejected {feed}: entry 1: title has the unexpanded entity reference &lol9;"
+            in result.output
+        )
+        assert "1 new, 0 updated, 0 unchanged, 1 rejected" in result.output
+        listed = digest("articles", "list", "--json").output.splitlines()
+        assert [json.loads(line)["title"] for line in listed] == ["AT&T and R&D; results"]
