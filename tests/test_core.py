@@ -16,7 +16,7 @@ from digest.core.building import (
     trim_to_budget,
 )
 from digest.core.edition import Edition
-from digest.core.links import link_token, verify_token
+from digest.core.links import link_token, token_subscriber, verify_token
 from digest.core.ranking import RankingRules
 from digest.core.text import summarize
 
@@ -260,3 +260,14 @@ def test_link_tokens_are_bound_to_subscriber_purpose_and_site() -> None:
     # every link sent under the old one.
     assert not verify_token("secret-a", "unsubscribe", token, site_secret="")
     assert not verify_token("secret-a", "unsubscribe", token, site_secret="rotated")
+
+
+@pytest.mark.parametrize("digit", ["\u0667", "\uff17", "\u2077"], ids=["arabic", "wide", "super"])
+def test_a_token_names_its_subscriber_in_ascii_digits_only(digit: str) -> None:
+    """int() reads "٧" and "７" as 7: a token with them is not one we issued, and is refused
+    without an error that would tell it from any other bad token."""
+    token = link_token("secret-a", "unsubscribe", 7, site_secret="site")
+    assert token_subscriber(token) == 7
+    other = token.replace("7.", f"{digit}.", 1)
+    assert token_subscriber(other) is None
+    assert not verify_token("secret-a", "unsubscribe", other, site_secret="site")

@@ -182,7 +182,16 @@ def test_move_and_reorder(client: TestClient, edition: dict) -> None:  # type: i
 
 @pytest.mark.parametrize(
     "forge",
-    ["no-token", "wrong-token", "other-session", "foreign-origin", "null-origin", "no-cookie"],
+    [
+        "no-token",
+        "wrong-token",
+        "non-ascii-token",
+        "other-session",
+        "foreign-origin",
+        "null-origin",
+        "no-cookie",
+        "non-ascii-cookie",
+    ],
 )
 def test_actions_without_our_session_token_or_origin_are_refused(
     edition: dict,  # type: ignore[type-arg]
@@ -192,11 +201,17 @@ def test_actions_without_our_session_token_or_origin_are_refused(
     token = csrf(client)
     top = edition["sections"][0]["items"][0]
     form = {"article_id": str(top["article_id"]), "action": "drop", "csrf": token}
-    headers = {}
+    headers: dict[str, str | bytes] = {}
     if forge == "no-token":
         del form["csrf"]
     elif forge == "wrong-token":
         form["csrf"] = token[:-1] + ("0" if token[-1] != "0" else "1")
+    elif forge == "non-ascii-token":
+        form["csrf"] = token[:-1] + "\u00e9"
+    elif forge == "non-ascii-cookie":
+        session = client.cookies["digest_studio"]
+        client.cookies.clear()
+        headers["Cookie"] = f"digest_studio={session[:-1]}\u00e9".encode()
     elif forge == "other-session":
         form["csrf"] = csrf(studio_client())
     elif forge == "foreign-origin":
@@ -209,6 +224,15 @@ def test_actions_without_our_session_token_or_origin_are_refused(
     assert answer.status_code == 403
     assert top["title"] in titles(built())
     assert "drop" not in digest("build", "--date", DAY).output
+
+
+@pytest.mark.parametrize("article_id", ["\u00b9", "\u0661", "12a"])
+def test_an_article_id_of_other_than_ascii_digits_is_refused_with_the_reason(
+    client: TestClient, article_id: str
+) -> None:
+    refused = post(client, "decide", article_id=article_id, action="drop")
+    assert refused.status_code == 409  # type: ignore[attr-defined]
+    assert "no article chosen" in refused.text  # type: ignore[attr-defined]
 
 
 def test_a_request_naming_another_host_is_refused(edition: dict) -> None:  # type: ignore[type-arg]

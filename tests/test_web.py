@@ -158,6 +158,12 @@ def test_preferences_refuse_bad_choices_with_the_reason_and_change_nothing(
     assert (
         bad_zone.status_code == 400 and "unknown timezone &#39;Mars/Olympus&#39;" in bad_zone.text
     )
+    for hour in ("\u00b9", "\u0661", "six"):
+        bad_hour = client.post(
+            delivered["preferences"], data={"section-congress": "on", "send_hour": hour}
+        )
+        assert bad_hour.status_code == 400
+        assert "expected a whole hour from 0 to 23" in bad_hour.text
     no_section = client.post(delivered["preferences"], data={"status": "active"})
     assert no_section.status_code == 400
     assert "choose at least one section, or pause the digest" in no_section.text
@@ -216,6 +222,29 @@ def test_forged_preference_links_reveal_nothing(
         assert "ada@example.com" not in answer.text
     too_long = client.get("/preferences/" + "9" * 40 + ".abc")
     assert too_long.status_code == 404
+    assert status("ada@example.com") == "active"
+
+
+@pytest.mark.parametrize(
+    ("one", "nine"),
+    [("\u0661", "\u0669"), ("\uff11", "\uff19"), ("\u00b9", "\u2079")],
+    ids=["arabic-indic", "fullwidth", "superscript"],
+)
+@pytest.mark.parametrize("purpose", ["unsubscribe", "preferences", "confirm"])
+def test_a_token_with_other_digits_gets_the_same_plain_404(
+    delivered: dict[str, str], purpose: str, one: str, nine: str
+) -> None:
+    """int() reads "١" and "１" as 1 (and str.isdigit() passes "¹"): such a token must neither
+    fail nor tell Ada's id (1) from an id nobody has (9)."""
+    app = create_app(App.open(load_settings()))
+    client = TestClient(app, base_url="http://127.0.0.1:8000", raise_server_exceptions=False)
+    assert delivered["unsubscribe"].startswith("/unsubscribe/1.")
+    mac = delivered["unsubscribe"].rpartition(".")[2]
+    plain = client.get(f"/{purpose}/x.{mac}")
+    assert plain.status_code == 404
+    for token in (f"{one}.{mac}", f"{nine}.{mac}"):
+        for answer in (client.get(f"/{purpose}/{token}"), client.post(f"/{purpose}/{token}")):
+            assert (answer.status_code, answer.text) == (404, plain.text)
     assert status("ada@example.com") == "active"
 
 

@@ -7,6 +7,11 @@ secret retires every link sent so far.
 
 import hashlib
 import hmac
+import re
+
+# `<id>.<mac>` in ASCII: int() and str.isdigit() also take "١", "１" or "¹", and a token that
+# is not exactly of the form issued must fail like any other. Eighteen digits fit a 64-bit id.
+_TOKEN = re.compile(r"([0-9]{1,18})\.[0-9a-f]{32}")
 
 
 def _key(site_secret: str, secret: str) -> bytes:
@@ -19,9 +24,15 @@ def link_token(secret: str, purpose: str, subscriber_id: int, *, site_secret: st
     return f"{subscriber_id}.{mac.hexdigest()[:32]}"
 
 
+def token_subscriber(token: str) -> int | None:
+    """The subscriber id a token names, or None if it is not of the form `link_token` makes."""
+    found = _TOKEN.fullmatch(token)
+    return int(found[1]) if found else None
+
+
 def verify_token(secret: str, purpose: str, token: str, *, site_secret: str) -> bool:
-    subscriber_id, _, _ = token.partition(".")
-    if not subscriber_id.isdigit():
+    subscriber_id = token_subscriber(token)
+    if subscriber_id is None:
         return False
-    expected = link_token(secret, purpose, int(subscriber_id), site_secret=site_secret)
+    expected = link_token(secret, purpose, subscriber_id, site_secret=site_secret)
     return hmac.compare_digest(expected, token)

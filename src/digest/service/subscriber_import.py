@@ -22,11 +22,11 @@ from digest.service.subscribers import (
     FieldError,
     check_name,
     check_sections,
-    check_send_hour,
     check_status,
     check_timezone,
     normalise_address,
     section_keys,
+    send_hour_from_text,
 )
 from digest.store.subscribers import Profile, insert_subscribers, known_by_email, update_profiles
 
@@ -156,7 +156,7 @@ def _row(columns: list[str], cells: list[str], configured: Sequence[str]) -> tup
         check_name(values.get("name", "")),
         check_sections(configured, _SECTION_SEPARATORS.split(values.get("sections", ""))),
         check_timezone(values.get("timezone")),
-        _send_hour_text(values.get("send_hour", "")),
+        send_hour_from_text(values.get("send_hour", "")),
     )
     return address, profile
 
@@ -192,12 +192,3 @@ def _store_chunk(
     update_profiles(session, changed, now)
     report.added += len(new)
     report.updated += len(changed)
-
-
-def _send_hour_text(text: str) -> int | None:
-    hour = text.strip()
-    if not hour:
-        return None
-    if not (hour.isascii() and hour.isdigit()):  # int() would also take '1_0' or '٣'
-        raise FieldError("send_hour", f"expected a whole hour from 0 to 23, got {text!r}")
-    return check_send_hour(int(hour))

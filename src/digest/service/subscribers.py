@@ -133,6 +133,16 @@ def check_send_hour(hour: int | None) -> int | None:
     return hour
 
 
+def send_hour_from_text(text: str) -> int | None:
+    """A send hour as a form or a file gives it; blank is none (the edition's)."""
+    hour = text.strip()
+    if not hour:
+        return None
+    if not (hour.isascii() and hour.isdigit()):  # int() would also take '1_0' or '٣'
+        raise FieldError("send_hour", f"expected a whole hour from 0 to 23, got {text!r}")
+    return check_send_hour(int(hour))
+
+
 def check_status(status: str, allowed: Sequence[str]) -> str:
     if status not in allowed:
         raise FieldError("status", f"unknown status {status!r}; expected {', '.join(allowed)}")

@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from digest.core.links import verify_token
+from digest.core.links import token_subscriber, verify_token
 from digest.errors import DigestError, SubscriberError
 from digest.render import Rendered
 from digest.service.app import App
 from digest.service.confirmation import request_subscription
 from digest.service.messages import subscriber_path
-from digest.service.subscribers import update
+from digest.service.subscribers import send_hour_from_text, update
 from digest.store.editions import find_edition, sent_editions
 from digest.store.tables import EditionRow, Subscriber
 from digest.web.security import EMAIL_POLICY, RateLimit, same_origin
@@ -39,11 +39,11 @@ def public_routes(app: App, views: Views) -> list[Route]:
     limit = RateLimit(settings.web.subscribe_per_hour, 3600)
 
     def subscriber(purpose: str, token: str) -> Subscriber | None:
-        subscriber_id = token.partition(".")[0]
-        if not subscriber_id.isdigit() or len(subscriber_id) > 18:
+        subscriber_id = token_subscriber(token)
+        if subscriber_id is None:
             return None
         with app.transaction() as session:
-            found = session.get(Subscriber, int(subscriber_id))
+            found = session.get(Subscriber, subscriber_id)
             if found is None or not verify_token(found.secret, purpose, token, site_secret=site):
                 return None
             session.expunge(found)
@@ -98,7 +98,7 @@ def public_routes(app: App, views: Views) -> list[Route]:
                     app,
                     found.email,
                     sections=chosen if len(chosen) < len(settings.sections) else None,
-                    send_hour=int(hour) if hour.isdigit() else None,
+                    send_hour=send_hour_from_text(hour),
                     timezone=zone or None,
                     **({"status": wanted} if wanted in ("active", "paused") else {}),
                 )

@@ -114,7 +114,7 @@ class StudioSessions:
     def nonce(self, request: Request) -> str | None:
         """The session of a request with a genuine cookie, else None."""
         nonce, _, mac = request.cookies.get(SESSION_COOKIE, "").partition(".")
-        if nonce and hmac.compare_digest(self._mac("session", nonce), mac):
+        if nonce and _equal(self._mac("session", nonce), mac):
             return nonce
         return None
 
@@ -122,14 +122,16 @@ class StudioSessions:
         return self._mac("csrf", nonce)
 
     def csrf_ok(self, nonce: str, sent: object) -> bool:
-        return isinstance(sent, str) and hmac.compare_digest(self.csrf_token(nonce), sent)
+        return isinstance(sent, str) and _equal(self.csrf_token(nonce), sent)
 
     def token_ok(self, sent: object) -> bool:
-        return (
-            self.token is not None
-            and isinstance(sent, str)
-            and hmac.compare_digest(self.token.encode(), sent.encode())
-        )
+        return self.token is not None and isinstance(sent, str) and _equal(self.token, sent)
+
+
+def _equal(expected: str, sent: str) -> bool:
+    """A comparison in constant time that any text may be given: `hmac.compare_digest` raises
+    on a str with other than ASCII in it, as a forged cookie or form field may have."""
+    return hmac.compare_digest(expected.encode(), sent.encode())
 
 
 class RateLimit:

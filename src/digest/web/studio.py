@@ -264,7 +264,7 @@ def _variant_options(
 
 def _article(form: FormData) -> int:
     value = str(form.get("article_id") or "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # int() would also take "١"
         raise EditionError("no article chosen")
     return int(value)
 
