@@ -235,6 +235,25 @@ def test_an_article_id_of_other_than_ascii_digits_is_refused_with_the_reason(
     assert "no article chosen" in refused.text  # type: ignore[attr-defined]
 
 
+def test_no_studio_page_may_be_framed_by_another_site(client: TestClient) -> None:
+    """The studio frames the message itself, so that one page may be framed by its own
+    origin; no other studio answer may be framed at all."""
+    answers = {
+        "list": client.get("/studio/"),
+        "edition": client.get(STUDIO),
+        "login": client.get("/studio/login"),
+        "no such date": client.get("/studio/not-a-date"),
+        "forged action": client.post(f"{STUDIO}/rebuild", data={"csrf": "forged"}),
+    }
+    assert [a.status_code for a in answers.values()] == [200, 200, 200, 404, 403]
+    for name, answer in answers.items():
+        assert answer.headers.get("x-frame-options") == "DENY", name
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], name
+    frame = client.get(f"{STUDIO}/message.html")
+    assert frame.headers.get("x-frame-options") == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
+
+
 def test_a_request_naming_another_host_is_refused(edition: dict) -> None:  # type: ignore[type-arg]
     # DNS rebinding: a hostile name that resolves to 127.0.0.1 reaches the port, not the studio.
     rebound = studio_client(base_url="http://attacker.example:8000")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import SAMPLES, digest
+from conftest import SAMPLES, digest, make_settings
 from digest.config import load_settings
 from digest.service.app import App
 from digest.web import create_app
@@ -298,6 +298,39 @@ def test_pages_carry_security_headers(delivered: dict[str, str], client: TestCli
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert client.get("/static/digest.css").status_code == 200
+
+
+def test_no_page_may_be_framed_by_another_site(
+    delivered: dict[str, str], client: TestClient, tmp_path: Path
+) -> None:
+    """Every answer, the web version and the errors included, refuses to be framed: by the
+    old header (X-Frame-Options) and by the policy that replaces it (frame-ancestors)."""
+    unmigrated = tmp_path / "unmigrated"
+    unmigrated.mkdir()
+    broken = TestClient(
+        create_app(App.open(make_settings(unmigrated))),
+        base_url="http://127.0.0.1:8000",
+        raise_server_exceptions=False,
+    )
+    answers = {
+        "unsubscribe": client.get(delivered["unsubscribe"]),
+        "preferences": client.get(delivered["preferences"]),
+        "web version": client.get(f"/editions/daily/{DAY}"),
+        "archive": client.get("/archive"),
+        "atom feed": client.get("/archive.atom"),
+        "stylesheet": client.get("/static/digest.css"),
+        "bad token": client.get("/unsubscribe/1.00"),
+        "no such page": client.get("/no-such-page"),
+        "wrong method": client.delete("/archive"),
+        "another host": TestClient(client.app, base_url="http://evil.example").get("/archive"),
+        "server error": broken.get("/archive"),
+    }
+    assert [a.status_code for a in answers.values()] == [200] * 6 + [404, 404, 405, 400, 500]
+    for name, answer in answers.items():
+        assert answer.headers.get("x-frame-options") == "DENY", name
+        policy = answer.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy, name
+        assert answer.headers.get("x-content-type-options") == "nosniff", name
 
 
 def test_double_opt_in_sends_nothing_until_the_address_is_confirmed(

@@ -8,9 +8,9 @@ elsewhere, so the studio works offline.
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from digest.errors import ConfigError
 from digest.service.app import App
@@ -22,7 +22,7 @@ from digest.web.views import STATIC, Views
 __all__ = ["create_app"]
 
 
-def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") -> Starlette:
+def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") -> ASGIApp:
     """The application over `app`'s store and settings, as served on `bind_host`. With
     `studio`, the editor's routes too; off loopback they need `[web] studio_token`."""
     settings = app.settings
@@ -39,4 +39,4 @@ def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") 
         routes += studio_routes(app, views, sessions)
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     allowed = {*LOOPBACK_NAMES, host_name(urlsplit(str(settings.web.base_url)).netloc), bind_host}
-    return Starlette(routes=routes, middleware=[Middleware(HostGuard, allowed=allowed)])
+    return HostGuard(Starlette(routes=routes), allowed=allowed)

@@ -45,7 +45,8 @@ def host_name(netloc: str) -> str:
 
 class HostGuard:
     """Answers 400 to a request whose Host header names none of `allowed`, and adds the
-    security headers to every response."""
+    security headers to every response. It wraps the whole application, Starlette's handler
+    of uncaught errors included, so that a 500 carries them too."""
 
     def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
         self.app = app
@@ -55,28 +56,45 @@ class HostGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = Request(scope).headers.get("host", "")
-        if host_name(host) not in self.allowed:
-            await PlainTextResponse("Bad Host header", status_code=400)(scope, receive, send)
-            return
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                present = {name.lower() for name, _ in headers}
-                for name, value in (
-                    (b"x-content-type-options", b"nosniff"),
-                    # Signed links sit in the path: no other site may see them in a Referer.
-                    # ("no-referrer" would also make browsers send "Origin: null" on our own
-                    # forms, which the Origin check must refuse.)
-                    (b"referrer-policy", b"same-origin"),
-                    (b"content-security-policy", PAGE_POLICY.encode()),
-                ):
-                    if name not in present:
-                        headers.append((name, value))
+                message["headers"] = _secured(message.get("headers", []))
             await send(message)
 
+        host = Request(scope).headers.get("host", "")
+        if host_name(host) not in self.allowed:
+            await PlainTextResponse("Bad Host header", status_code=400)(
+                scope, receive, with_headers
+            )
+            return
         await self.app(scope, receive, with_headers)
+
+
+def _secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A response's headers with those every answer needs. A page may set its own policy and
+    framing (the studio's message frame, framed by the studio); no other site may frame any:
+    a policy without `frame-ancestors` gets `'none'`."""
+    present = {name.lower() for name, _ in headers}
+    secured = [
+        (name, value + b"; frame-ancestors 'none'")
+        if name.lower() == b"content-security-policy" and b"frame-ancestors" not in value
+        else (name, value)
+        for name, value in headers
+    ]
+    for name, value in (
+        (b"x-content-type-options", b"nosniff"),
+        # Signed links sit in the path: no other site may see them in a Referer.
+        # ("no-referrer" would also make browsers send "Origin: null" on our own
+        # forms, which the Origin check must refuse.)
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", PAGE_POLICY.encode()),
+        # For browsers that predate frame-ancestors.
+        (b"x-frame-options", b"DENY"),
+    ):
+        if name not in present:
+            secured.append((name, value))
+    return secured
 
 
 def same_origin(request: Request, extra: Iterable[str] = ()) -> bool:

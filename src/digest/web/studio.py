@@ -221,8 +221,11 @@ def studio_routes(app: App, views: Views, sessions: StudioSessions) -> list[Rout
         page = proof.html
         if params.get("scheme") == "dark":
             page = page.replace(f"@media {_DARK_QUERY}", "@media all")
-        policy = f"{EMAIL_POLICY}; frame-ancestors 'self'"
-        return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+        framed_here = {
+            "Content-Security-Policy": f"{EMAIL_POLICY}; frame-ancestors 'self'",
+            "X-Frame-Options": "SAMEORIGIN",
+        }
+        return HTMLResponse(page, headers=framed_here)
 
     def action(code: str, run: Callable[[App, date, FormData, Studio], object]) -> Route:
         async def endpoint(request: Request, studio: Studio) -> Response:
