@@ -344,6 +344,68 @@ def test_off_loopback_the_studio_needs_its_token(
     assert client.get("/studio/login?next=//evil.example").status_code == 200
 
 
+@pytest.mark.parametrize("token", ["x", "fifteen-chars..", "  padded-short  "])
+def test_off_loopback_a_weak_token_is_refused_in_one_line(
+    edition: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__STUDIO_TOKEN", token)
+    with pytest.raises(ConfigError, match=r"^web\.studio_token: at least 16 characters"):
+        studio_client(bind_host="192.0.2.10")
+    answer = digest("preview", "--date", DAY, "--serve", "--host", "192.0.2.10", "--port", "0")
+    assert answer.exit_code == 2
+    [line] = answer.output.splitlines()
+    assert line.startswith("error: web.studio_token: at least 16 characters")
+    assert studio_client().get(STUDIO).status_code == 200  # on loopback the token is not used
+
+
+TOKEN = "correct horse battery staple"
+
+
+def behind(client_address: str) -> TestClient:
+    """The studio off loopback, its token set, reached from `client_address`."""
+    app = create_app(App.open(load_settings()), studio=True, bind_host="192.0.2.10")
+    return TestClient(
+        app,
+        base_url="http://192.0.2.10:8000",
+        follow_redirects=False,
+        client=(client_address, 40000),
+    )
+
+
+def login(client: TestClient, token: str, forwarded_for: str | None = None) -> int:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post("/studio/login", data={"token": token}, headers=headers).status_code
+
+
+def test_behind_a_trusted_proxy_each_editor_has_their_own_login_tries(
+    edition: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__STUDIO_TOKEN", TOKEN)
+    monkeypatch.setenv("DIGEST_WEB__TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    proxy = behind("10.0.0.2")
+    # One editor mistypes until locked out...
+    assert [login(proxy, "guess", "198.51.100.7") for _ in range(11)] == [403] * 10 + [429]
+    # ...and cannot get out by naming another address in front of the one the proxy adds.
+    assert login(proxy, TOKEN, "203.0.113.50, 198.51.100.7") == 429
+    # Another editor behind the same proxy still logs in.
+    assert login(proxy, TOKEN, "203.0.113.9") == 303
+
+
+def test_a_forwarded_for_header_from_anyone_else_is_ignored(
+    edition: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__STUDIO_TOKEN", TOKEN)
+    monkeypatch.setenv("DIGEST_WEB__TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    direct = behind("198.51.100.66")
+    tries = [login(direct, "guess", f"203.0.113.{n}") for n in range(11)]
+    assert tries == [403] * 10 + [429]
+    assert login(direct, TOKEN, "203.0.113.99") == 429
+
+
 def test_the_public_server_has_no_studio(edition: dict) -> None:  # type: ignore[type-arg]
     public = TestClient(create_app(App.open(load_settings())), base_url=LOCAL)
     assert public.get(STUDIO).status_code == 404

@@ -406,3 +406,19 @@ def test_the_subscribe_form_refuses_other_sites_and_floods(subscribe_form: TestC
     ]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     assert "a5@example.com" not in digest("subscribers", "list").output
+
+
+def test_behind_a_proxy_on_this_machine_each_reader_has_their_own_limit(
+    subscribe_form: TestClient,
+) -> None:
+    """Loopback is a trusted proxy by default: the reader is the one it forwarded for."""
+    proxied = TestClient(
+        subscribe_form.app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 40000)
+    )
+
+    def ask(email: str, reader: str) -> int:
+        headers = {"Origin": "https://news.example.org", "X-Forwarded-For": reader}
+        return proxied.post("/subscribe", data={"email": email}, headers=headers).status_code
+
+    assert [ask(f"a{n}@example.com", "198.51.100.7") for n in range(6)] == [200] * 5 + [429]
+    assert ask("b@example.com", "203.0.113.9") == 200

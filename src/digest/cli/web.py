@@ -111,5 +111,7 @@ def _serve(asgi: ASGIApp, host: str, port: int, path: str, open_browser: bool) -
     out.print(f"Serving {url} (Ctrl-C stops)")
     if open_browser:
         webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="info"))
+    # The application reads X-Forwarded-For itself, from `[web] trusted_proxies` only; uvicorn
+    # would otherwise believe it from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) first.
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="info", proxy_headers=False))
     server.run(sockets=[listener])

@@ -48,6 +48,7 @@ __all__ = [
     "IngestSettings",
     "Settings",
     "SmtpSettings",
+    "WebSettings",
     "config_path",
     "load_settings",
     "subject_environment",

@@ -16,6 +16,7 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    IPvAnyNetwork,
     NameEmail,
     SecretStr,
     field_validator,
@@ -305,6 +306,10 @@ class WebSettings(_Table):
     link_secret: SecretStr = SecretStr("")
     public_subscribe: bool = False
     subscribe_per_hour: int = Field(5, ge=1, le=1000)
+    trusted_proxies: list[IPvAnyNetwork] = [
+        IPvAnyNetwork("127.0.0.1/32"),
+        IPvAnyNetwork("::1/128"),
+    ]
 
 
 class IngestSettings(_Table):
