@@ -170,6 +170,34 @@ def test_preferences_refuse_bad_choices_with_the_reason_and_change_nothing(
     assert profile("ada@example.com") == before
 
 
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "https://evil.example/page"},
+    ],
+    ids=["origin", "null-origin", "referer"],
+)
+def test_preferences_are_not_changed_from_another_site(
+    delivered: dict[str, str], client: TestClient, foreign: dict[str, str]
+) -> None:
+    """Like the studio's actions: refused from another origin; a client that sends neither
+    Origin nor Referer (a script) is let through, as the signed link is the capability."""
+    digest("subscribers", "update", "ada@example.com", "--status", "unsubscribed")
+    before = profile("ada@example.com")
+    forged = client.post(
+        delivered["preferences"],
+        data={"section-congress": "on", "status": "active"},
+        headers=foreign,
+    )
+    assert forged.status_code == 403 and "ada@example.com" not in forged.text
+    assert profile("ada@example.com") == before
+    for own in ({"Origin": "https://news.example.org"}, {"Origin": "http://127.0.0.1:8000"}, {}):
+        saved = client.post(delivered["preferences"], data={"section-congress": "on"}, headers=own)
+        assert saved.status_code == 200 and "Saved." in saved.text
+
+
 def test_pause_sends_nothing_until_resumed(
     delivered: dict[str, str], client: TestClient, tmp_path: Path
 ) -> None:

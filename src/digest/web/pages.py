@@ -87,6 +87,10 @@ def public_routes(app: App, views: Views) -> list[Route]:
             return invalid(request)
         error, saved, status = None, False, 200
         if request.method == "POST":
+            # As for the studio's actions: a page of another site may not post this form in
+            # the reader's name (a forwarded digest carries the link).
+            if not same_origin(request, views.origins):
+                return views.forbidden(request)
             form = await request.form()
             chosen = [s.key for s in settings.sections if form.get(f"section-{s.key}")]
             hour, zone = str(form.get("send_hour") or ""), str(form.get("timezone") or "")
