@@ -143,6 +143,46 @@ def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "DIGEST_EDITION",
+            "weekly",
+            "environment variable DIGEST_EDITION: edition: expected one of the table's keys, "
+            "as DIGEST_EDITION__<KEY>, got 'weekly'",
+        ),
+        (
+            "DIGEST_SMTP",
+            "{not json",
+            "environment variable DIGEST_SMTP: smtp: expected one of the table's keys, "
+            "as DIGEST_SMTP__<KEY>, got '{not json'",
+        ),
+        (
+            "DIGEST_EDITIONS",
+            "weekly",
+            "environment variable DIGEST_EDITIONS: editions: expected a JSON array, got 'weekly'",
+        ),
+    ],
+)
+def test_a_variable_naming_a_whole_table_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == expected
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {expected}"]
+
+
+def test_a_whole_table_given_as_json_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP", '{"host": "mail.example", "port": 2525}')
+    settings = load_settings()
+    assert (settings.smtp.host, settings.smtp.port) == ("mail.example", 2525)
+
+
 def test_missing_config_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml: cannot read config file"):
         load_settings(tmp_path / "nope.toml")

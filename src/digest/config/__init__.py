@@ -4,13 +4,19 @@ Where the file comes from: `--config PATH`, else `$DIGEST_CONFIG`, else `./confi
 exists, else built-in defaults that run the demo (SQLite and a Maildir outbox under `var/`).
 """
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from digest.config.tables import (
     DEFAULT_FILE,
@@ -220,6 +226,26 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:
+        raise ConfigError(_describe_unread(exc)) from None
+
+
+def _describe_unread(exc: SettingsError) -> str:
+    """A variable the environment source could not read at all: one that names a whole table
+    (`DIGEST_EDITION=weekly`, for `DIGEST_EDITION__<KEY>`), which it can only take as JSON."""
+    for variable, value in os.environ.items():
+        name = variable.lower().removeprefix(ENV_PREFIX.lower())
+        if not variable.upper().startswith(ENV_PREFIX) or name not in Settings.model_fields:
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            if get_origin(Settings.model_fields[name].annotation) is list:  # [[sections]]
+                expected = "a JSON array"
+            else:
+                expected = f"one of the table's keys, as {ENV_PREFIX}{name.upper()}__<KEY>"
+            return f"environment variable {variable}: {name}: expected {expected}, got {value!r}"
+    return f"environment: {exc}"
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:
