@@ -167,7 +167,7 @@ def test_a_connection_cut_while_writing_the_message_is_retried_not_held(
     assert digest("send", "--date", DAY).exit_code == 1
     (failure,) = report()["failures"]
     assert failure["state"] == "deferred", failure
-    assert "end of the data" in failure["reason"] and "reset" in failure["reason"]
+    assert "end of the data" in failure["reason"]
     server.reset_faults()
     final = send_until_settled()
     exactly_once(server, emails)
@@ -184,7 +184,7 @@ def test_a_reset_before_the_final_dot_is_temporary_and_a_lost_final_reply_ambigu
         FaultServer(cut_during_data={cut}, drop_after_data={dropped}) as server,
         SmtpTransport(SmtpSettings(**server.settings(timeout=2))) as transport,
     ):
-        with pytest.raises(TemporaryDeliveryError, match="reset"):
+        with pytest.raises(TemporaryDeliveryError, match="end of the data"):
             transport.send(raw, "digest@example.com", cut)
         with pytest.raises(AmbiguousDeliveryError, match="may have accepted"):
             transport.send(raw, "digest@example.com", dropped)

@@ -107,6 +107,21 @@ def test_a_placeholder_left_in_a_template_is_reported_with_file_and_line(
         renderer.render(_edition())
 
 
+def _one_story(tmp_path: Path, text: str) -> None:
+    """A migrated store with one Ukraine story of 2024-06-24 telling `text`, and a reader."""
+    story = {
+        "title": "Kyiv hit by drones overnight",
+        "url": "https://example.com/kyiv",
+        "source": "Wire",
+        "published": "2024-06-23T12:00:00Z",
+        "text": text,
+    }
+    (tmp_path / "story.jsonl").write_text(json.dumps(story) + "\n")
+    digest("db", "upgrade")
+    digest("ingest", str(tmp_path / "story.jsonl"))
+    digest("subscribers", "add", "ada@example.com")
+
+
 def test_send_refuses_an_edition_that_fails_the_gate(tmp_path: Path) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -114,17 +129,7 @@ def test_send_refuses_an_edition_that_fails_the_gate(tmp_path: Path) -> None:
     # The editor's text part forgets the story links: the parts no longer agree.
     (folder / "digest.txt.j2").write_text(ours.replace("      {{ story.url }}\n", ""))
     (tmp_path / "config.toml").write_text(f'[templates]\ndirectory = "{folder}"\n')
-    story = {
-        "title": "Kyiv hit by drones overnight",
-        "url": "https://example.com/kyiv",
-        "source": "Wire",
-        "published": "2024-06-23T12:00:00Z",
-        "text": "Russia launched drones at Kyiv, Ukrainian officials said.",
-    }
-    (tmp_path / "story.jsonl").write_text(json.dumps(story) + "\n")
-    digest("db", "upgrade")
-    digest("ingest", str(tmp_path / "story.jsonl"))
-    digest("subscribers", "add", "ada@example.com")
+    _one_story(tmp_path, "Russia launched drones at Kyiv, Ukrainian officials said.")
 
     checked = digest("check", "--date", "2024-06-24")
     assert checked.exit_code == 1
@@ -222,17 +227,9 @@ def _own_template(tmp_path: Path, name: str, old: str, new: str) -> None:
 def test_a_relative_link_the_template_makes_fails_the_gate_and_an_articles_words_do_not(
     tmp_path: Path,
 ) -> None:
-    story = {
-        "title": "Kyiv hit by drones overnight",
-        "url": "https://example.com/kyiv",
-        "source": "Wire",
-        "published": "2024-06-23T12:00:00Z",
-        "text": "Russia launched drones at Kyiv, officials said at www.president.gov.ua/news.",
-    }
-    (tmp_path / "story.jsonl").write_text(json.dumps(story) + "\n")
-    digest("db", "upgrade")
-    digest("ingest", str(tmp_path / "story.jsonl"))
-    digest("subscribers", "add", "ada@example.com")
+    _one_story(
+        tmp_path, "Russia launched drones at Kyiv, officials said at www.president.gov.ua/news."
+    )
     assert digest("check", "--date", "2024-06-24").exit_code == 0
 
     footer = '<a href="{{ slot("web_url") }}">View in a browser</a>'

@@ -103,12 +103,13 @@ def _spoke_early(smtp: smtplib.SMTP) -> str | None:
     return f"the server answered before the end of the data: {_text(early).strip()[:200]}"
 
 
-def _reset_by_peer(exc: BaseException) -> bool:
-    """Whether the connection was reset. smtplib hides the socket's error in the context of
-    the `SMTPServerDisconnected` it raises instead."""
-    return isinstance(exc, ConnectionResetError) or isinstance(
-        exc.__context__, ConnectionResetError
-    )
+def _socket_error(exc: BaseException) -> BaseException:
+    """The socket's own error ("Connection reset by peer"): smtplib raises a bare
+    `SMTPServerDisconnected` ("Server not connected") instead, with it as its context."""
+    cause = exc.__context__
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(cause, OSError):
+        return cause
+    return exc
 
 
 def _text(reply: bytes | str) -> str:
@@ -261,12 +262,12 @@ class SmtpTransport:
                 raise TemporaryDeliveryError(early, phase="DATA")
             smtp.send(END_OF_DATA)
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            reason = f"connection lost before the end of the data: {exc}"
+            reason = f"connection lost before the end of the data: {_socket_error(exc)}"
             raise TemporaryDeliveryError(reason, phase="DATA") from None
         try:
             code, reply = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            if _reset_by_peer(exc):
+            if isinstance(_socket_error(exc), ConnectionResetError):
                 reason = "connection reset before the server read the end of the data"
                 raise TemporaryDeliveryError(reason, phase="DATA") from None
             raise AmbiguousDeliveryError(
