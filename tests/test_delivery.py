@@ -210,7 +210,7 @@ def test_hold_policy_keeps_ambiguous_messages_for_an_editor(
     assert later.exit_code == 0 and "this run: nothing" in later.output
     assert "2 deliveries wait for your decision" in later.output
     status = digest("status").output
-    assert "2 waiting for your decision" in status
+    assert "2 deliveries wait for your decision" in status
     assert f"'digest resend --date {DAY} --failed' sends them again" in status
     assert digest("resend", "--date", DAY, "--failed").exit_code == 0
     final = send_until_settled()

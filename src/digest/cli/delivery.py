@@ -127,7 +127,7 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
     for location in report.locations:
         out.print(f"  {location}")
     if report.attention.held:
-        out.print(_held_note(report.attention.held, day))
+        out.print(held_note(report.attention.held, day))
     # This run's outcomes decide, not the ledger's: a reader held for a decision, or refused
     # for good, in an earlier run would otherwise fail every later run.
     if any(report.outcomes[state] for state in NOT_DELIVERED):
@@ -135,10 +135,12 @@ def send_cmd(ctx: click.Context, day: date, dry_run: bool) -> None:
         ctx.exit(1)
 
 
-def _held_note(held: int, day: date) -> str:
+def held_note(held: int, day: date) -> str:
+    """What to tell of deliveries held for a decision, and the commands that settle them."""
     return (
         f"{plural(held, 'delivery waits', 'deliveries wait')} for your decision (the server may "
-        f"have had the message): 'digest resend --date {day} --failed' sends again."
+        f"have had the message): 'digest report --date {day}' lists them, "
+        f"'digest resend --date {day} --failed' sends them again."
     )
 
 
@@ -186,7 +188,7 @@ def _edition_report(report: dict[str, Any], day: date, as_json: bool) -> None:
         code = f" [{failure['code']}]" if failure["code"] else ""
         out.print(f"  {failure['state']:<11} {failure['email']}{code}: {failure['reason']}")
     if report["held"]:
-        out.print(_held_note(report["held"], day))
+        out.print(held_note(report["held"], day))
     twice = report["possible_duplicates"]
     if twice:
         out.print(

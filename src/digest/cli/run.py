@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.cli.base import app_of, cli, out
+from digest.cli.delivery import held_note
 from digest.config import config_path, load_settings
 from digest.errors import DigestError
 from digest.service import retention, schedule
@@ -306,11 +307,7 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         note = f" ({edition['skip_reason']})" if edition["skip_reason"] else ""
         out.print(f"  {edition['edition']}  {edition['status']}: {counts}{note}")
         if edition["held"]:
-            out.print(
-                f"    {edition['held']} waiting for your decision (the server may have had "
-                f"the message): 'digest report --date {edition['day']}' lists them, "
-                f"'digest resend --date {edition['day']} --failed' sends them again"
-            )
+            out.print(f"    {held_note(edition['held'], date.fromisoformat(edition['day']))}")
         if edition["possible_duplicates"]:
             out.print(
                 f"    {edition['possible_duplicates']} may have two copies: "

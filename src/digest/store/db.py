@@ -45,13 +45,20 @@ def make_engine(url: str) -> Engine:
 
 
 def make_autocommit_engine(engine: Engine) -> Engine:
-    """An engine beside `engine` on which each statement commits on its own, for the write
+    """An engine beside `engine` on which each statement commits on its own, for the writes
     made once per message: one round trip, where a session costs three (BEGIN, the statement,
     COMMIT) and a pre-ping a fourth. Without pre-ping, a connection the server dropped fails
-    once and is replaced (see `App.autocommit`)."""
-    if engine.dialect.name == "sqlite":
+    once and is replaced (see `App.autocommit`). It has a pool of its own: sharing `engine`'s
+    would switch each connection's isolation level at every checkout and back at every
+    checkin (a PRAGMA each time on SQLite, half the cost of the write itself)."""
+    url = engine.url
+    if engine.dialect.name != "sqlite":
+        return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+    if url.database in (None, "", ":memory:"):  # one database per pool: share it
         return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+    autocommit = create_engine(url, isolation_level="AUTOCOMMIT")
+    event.listen(autocommit, "connect", _sqlite_pragmas)
+    return autocommit
 
 
 def alembic_config(engine: Engine) -> Config:

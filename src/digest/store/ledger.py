@@ -414,11 +414,11 @@ def renew(
     delivery_ids: Sequence[int],
     now: datetime,
     until: datetime,
-) -> int:
+) -> None:
     """Extend `owner`'s live leases among `delivery_ids` to `until`; a lease that already ran
-    out stays lapsed (another sender may have read the row as due). Returns how many."""
+    out stays lapsed (another sender may have read the row as due)."""
     values = {"_ids": list(delivery_ids), "_owner": owner, "_now": now, "_until": until}
-    return db.execute(_renew_statement(), values).rowcount or 0
+    db.execute(_renew_statement(), values)
 
 
 @cache
