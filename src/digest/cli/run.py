@@ -27,7 +27,7 @@ from digest.config import config_path, load_settings
 from digest.errors import DigestError
 from digest.service import retention, schedule
 from digest.service.app import App
-from digest.store import lease, ledger, ledger_status
+from digest.store import claims, lease, ledger_status
 from digest.store.articles import list_sources
 from digest.store.editions import list_editions
 
@@ -69,7 +69,7 @@ class Daemon:
             App(app.settings.for_edition(name), app.engine, app.now)
             for name in app.settings.edition_names()
         ]
-        self.owner = ledger.new_owner()
+        self.owner = claims.new_owner()
         self.stopping = threading.Event()
         self.reload = False
         self.requested = False

@@ -30,7 +30,7 @@ from digest.errors import (
 )
 from digest.service.app import App
 from digest.service.messages import Recipient, Variants, compose
-from digest.store import ledger, ledger_status
+from digest.store import claims, ledger, ledger_status
 from digest.store.tables import EditionRow
 from digest.transport import MaildirTransport, SmtpTransport, Transport
 
@@ -109,7 +109,7 @@ class Channels:
                 self._opened.append(self._local.channel)
         return self._local.channel
 
-    def run(self, work: Callable[[ledger.Claimed], None], items: Sequence[ledger.Claimed]) -> None:
+    def run(self, work: Callable[[claims.Claimed], None], items: Sequence[claims.Claimed]) -> None:
         if self._app.settings.delivery.connections == 1:
             for item in items:  # in this thread: two thread switches a message saved
                 work(item)
@@ -158,7 +158,7 @@ class LeaseKeeper:
         message must not go (another sender may be sending it)."""
         now = self.app.now()
         until = now + self.lease
-        return self.app.autocommit(lambda db: ledger.hold(db, delivery_id, self.owner, now, until))
+        return self.app.autocommit(lambda db: claims.hold(db, delivery_id, self.owner, now, until))
 
     def _renew(self) -> None:
         while not self._closed.wait(self.lease.total_seconds() / 3):
@@ -171,7 +171,7 @@ class LeaseKeeper:
         now = self.app.now()
         try:
             self.app.autocommit(
-                lambda db: ledger.renew(db, self.owner, held, now, now + self.lease)
+                lambda db: claims.renew(db, self.owner, held, now, now + self.lease)
             )
         except SQLAlchemyError as exc:
             # Tried again a third of a lease later; meanwhile `hold` keeps any row whose lease
@@ -206,7 +206,7 @@ class Courier:
         self._stop: DeliveryError | None = None
         self._outcomes: Counter[str] = Counter()
 
-    def deliver(self, claimed: Sequence[ledger.Claimed], channels: Channels) -> Counter[str]:
+    def deliver(self, claimed: Sequence[claims.Claimed], channels: Channels) -> Counter[str]:
         """Deliver every claimed row over `channels`; the outcomes recorded. A `DeliveryError`
         (the server unreachable, login refused) stops the batch: the rows not yet attempted
         are pending again, and the error is raised."""
@@ -221,10 +221,10 @@ class Courier:
             raise self._stop
         return self._outcomes
 
-    def _deliver(self, item: ledger.Claimed, channels: Channels) -> None:
+    def _deliver(self, item: claims.Claimed, channels: Channels) -> None:
         if self._stop is not None or self.should_stop():
             with self.app.transaction() as session:
-                ledger.release(session, self.owner, [item.delivery_id])
+                claims.release(session, self.owner, [item.delivery_id])
             return
         try:
             values = self._attempt(item, channels)
@@ -232,7 +232,7 @@ class Courier:
             with self._lock:
                 self._stop = self._stop or exc
             with self.app.transaction() as session:
-                ledger.release(session, self.owner, [item.delivery_id])
+                claims.release(session, self.owner, [item.delivery_id])
             return
         finally:
             self.keeper.forget([item.delivery_id])
@@ -244,19 +244,19 @@ class Courier:
         values.setdefault("ambiguous_count", item.ambiguous_count + item.interrupted)
         if bounced:  # the subscriber is marked in the same transaction
             with self.app.transaction() as session:
-                recorded = ledger.record(session, item.delivery_id, self.owner, **values)
+                recorded = claims.record(session, item.delivery_id, self.owner, **values)
                 if recorded:
                     ledger.mark_subscriber(session, item.subscriber_id, "bounced", now)
         else:
             recorded = self.app.autocommit(
-                lambda db: ledger.record(db, item.delivery_id, self.owner, **values)
+                lambda db: claims.record(db, item.delivery_id, self.owner, **values)
             )
         if recorded:
             with self._lock:
                 self._outcomes[values["status"]] += 1
             self.progress(values["status"])
 
-    def _attempt(self, item: ledger.Claimed, channels: Channels) -> dict[str, Any] | None:
+    def _attempt(self, item: claims.Claimed, channels: Channels) -> dict[str, Any] | None:
         """The outcome to record, or None when the row is no longer this sender's."""
         if item.status != "active":
             return {"status": "suppressed", "reason": f"subscriber is {item.status}"}
@@ -308,7 +308,7 @@ class Courier:
         }
 
     def _retry_later(
-        self, item: ledger.Claimed, attempts: int, status: str, reason: str, code: int | None
+        self, item: claims.Claimed, attempts: int, status: str, reason: str, code: int | None
     ) -> dict[str, Any]:
         now = self.app.now()
         first = item.first_attempt_at or now
@@ -325,7 +325,7 @@ class Courier:
         return self.settings.ambiguous_policy == "retry_once" and uncertain == 1
 
     def _ambiguous(
-        self, item: ledger.Claimed, attempts: int, uncertain: int, reason: str
+        self, item: claims.Claimed, attempts: int, uncertain: int, reason: str
     ) -> dict[str, Any]:
         if self._may_retry(uncertain):
             values = self._retry_later(item, attempts, "ambiguous", reason, None)
@@ -342,7 +342,7 @@ class Courier:
             "next_attempt_at": None,
         }
 
-    def _local_failure(self, item: ledger.Claimed, reason: str) -> dict[str, Any]:
+    def _local_failure(self, item: claims.Claimed, reason: str) -> dict[str, Any]:
         failures = item.local_failures + 1
         if failures >= self.settings.quarantine_after:
             return {

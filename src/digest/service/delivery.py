@@ -32,7 +32,7 @@ from digest.service.courier import (
 )
 from digest.service.editions import build, frozen_edition, require_approval
 from digest.service.messages import message_domain
-from digest.store import ledger, ledger_status
+from digest.store import claims, ledger, ledger_status
 from digest.store.subscribers import active_choices
 from digest.store.tables import EditionRow
 
@@ -64,14 +64,14 @@ def _deliver_here(
     settings = app.settings.delivery
     rate = RateLimit(settings.rate_per_second, settings.rate_per_hour)
     after = 0
-    with LeaseKeeper(app, ledger.new_owner()) as keeper, Channels(app) as channels:
+    with LeaseKeeper(app, claims.new_owner()) as keeper, Channels(app) as channels:
         courier = Courier(app, row, keeper, rate, progress, should_stop)
         report.locations = courier.locations
         while not should_stop():
             with app.transaction() as session:
                 if not after:  # at the start of each pass: it reads every row being sent
-                    ledger.expire_dead_leases(session, row.edition_id, app.now())
-                claimed = ledger.claim(
+                    claims.expire_dead_leases(session, row.edition_id, app.now())
+                claimed = claims.claim(
                     session,
                     row.edition_id,
                     keeper.owner,

@@ -27,7 +27,7 @@ from digest.service.courier import (
     Throttle,
     close_if_done,
 )
-from digest.store import ledger
+from digest.store import claims
 from digest.store.editions import editions_sending
 from digest.store.tables import EditionRow
 
@@ -43,14 +43,14 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
     lease = timedelta(seconds=settings.celery.visibility_timeout)
     queued = batches = 0
     with app.transaction() as session:
-        ledger.expire_dead_leases(session, row.edition_id, app.now())
+        claims.expire_dead_leases(session, row.edition_id, app.now())
     publisher = broker.Publisher(settings.celery)
     after: int | None = 0
     try:
         while after is not None and not should_stop():
-            token = ledger.new_token()
+            token = claims.new_token()
             with app.transaction() as session:
-                ids, after = ledger.enqueue(
+                ids, after = claims.enqueue(
                     session,
                     row.edition_id,
                     token,
@@ -75,7 +75,7 @@ def _publish(
         publisher.publish(edition_id, token, ids)
     except DeliveryError:
         with app.transaction() as session:
-            ledger.release(session, token, ids)
+            claims.release(session, token, ids)
         raise
 
 
@@ -92,11 +92,11 @@ def requeue_abandoned(app: App) -> int:
     try:
         for edition_id in editions:
             with app.transaction() as session:
-                ledger.expire_dead_leases(session, edition_id, app.now())
+                claims.expire_dead_leases(session, edition_id, app.now())
             while True:
-                token = ledger.new_token()
+                token = claims.new_token()
                 with app.transaction() as session:
-                    ids = ledger.requeue_abandoned(
+                    ids = claims.requeue_abandoned(
                         session,
                         edition_id,
                         token,
@@ -126,7 +126,7 @@ class Worker:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.keeper = LeaseKeeper(app, ledger.new_owner())
+        self.keeper = LeaseKeeper(app, claims.new_owner())
         self.channels = Channels(app)
         self.rate = _throttle(app.settings)
         self._couriers: dict[int, Courier] = {}
@@ -136,8 +136,8 @@ class Worker:
         app = self.app
         courier = self._courier(edition_id)
         with app.transaction() as session:
-            ledger.expire_dead_leases(session, edition_id, app.now(), among=delivery_ids)
-            claimed = ledger.claim(
+            claims.expire_dead_leases(session, edition_id, app.now(), among=delivery_ids)
+            claimed = claims.claim(
                 session,
                 edition_id,
                 self.keeper.owner,
