@@ -72,7 +72,8 @@ app.steps["worker"].add(_Requeue)
 @app.task(name=TASK)
 def deliver_batch(edition_id: int, token: str, delivery_ids: list[int]) -> dict[str, int]:
     """Deliver one batch of an edition's deliveries; the outcomes, by state."""
-    return dict(_worker().deliver(edition_id, token, delivery_ids))
+    outcomes = _worker().deliver(edition_id, token, delivery_ids)
+    return {state.value: n for state, n in outcomes.items()}
 
 
 @worker_process_shutdown.connect

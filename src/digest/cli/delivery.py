@@ -3,6 +3,7 @@
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -10,22 +11,18 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.cli.base import DAY, app_of, cli, date_option, err, out, plural, stop_on_signals
-from digest.core.edition import Edition
-from digest.service import delivery, schedule
-from digest.store import ledger_status
-from digest.store.editions import list_editions
+from digest.core.states import NOT_DELIVERED, DeliveryStatus
+from digest.service import delivery, schedule, status
 
 # Without a terminal, a progress line every this many messages.
 LOG_EVERY = 1000
-# Outcomes of a run that leave a reader without the edition, for now or for good.
-NOT_DELIVERED = ("failed", "deferred", "ambiguous", "expired", "quarantined")
 
 
 class _Meter:
     """Live counts while sending: a progress bar on a terminal, log lines otherwise."""
 
     def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[DeliveryStatus] = Counter()
         self.started = time.monotonic()
         self.bar: Progress | None = None
         if out.is_terminal:
@@ -53,7 +50,7 @@ class _Meter:
         parts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
         return f"{parts} ({rate:.0f}/s)" if parts else "nothing"
 
-    def __call__(self, outcome: str) -> None:
+    def __call__(self, outcome: DeliveryStatus) -> None:
         self.counts[outcome] += 1
         done = sum(self.counts.values())
         if self.bar is not None:
@@ -62,7 +59,7 @@ class _Meter:
             out.print(f"progress: {self.summary()}")
 
 
-def _states(counts: dict[str, int]) -> str:
+def _states(counts: Mapping[DeliveryStatus, int]) -> str:
     return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no deliveries"
 
 
@@ -154,18 +151,17 @@ def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
     if day is not None:
         _edition_report(delivery.edition_report(app, day), day, as_json)
         return
-    with app.transaction() as session:
-        records = [
-            {
-                "edition": f"{row.name}:{row.day}",
-                "status": row.status,
-                "stories": Edition.from_dict(row.content).item_count,
-                "left_out": len(row.content["dropped"]),
-                "counts": ledger_status.counts(session, row.edition_id),
-                "skip_reason": row.skip_reason,
-            }
-            for row in list_editions(session)
-        ]
+    records = [
+        {
+            "edition": summary.key,
+            "status": summary.status,
+            "stories": summary.stories,
+            "left_out": summary.left_out,
+            "counts": summary.counts,
+            "skip_reason": summary.skip_reason,
+        }
+        for summary in status.summaries(app)
+    ]
     for r in records:
         if as_json:
             out.print(json.dumps(r))

@@ -11,8 +11,7 @@ import json
 import logging
 import signal
 import threading
-from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,8 @@ from digest.cli.base import app_of, cli, out
 from digest.cli.delivery import held_note
 from digest.config import config_path, load_settings
 from digest.errors import DigestError
-from digest.service import retention, schedule
+from digest.service import retention, schedule, status
 from digest.service.app import App
-from digest.store import claims, lease, ledger_status
-from digest.store.articles import list_sources
-from digest.store.editions import list_editions
 
 log = logging.getLogger("digest.run")
 
@@ -69,7 +65,7 @@ class Daemon:
             App(app.settings.for_edition(name), app.engine, app.now)
             for name in app.settings.edition_names()
         ]
-        self.owner = claims.new_owner()
+        self.owner = schedule.new_sender()
         self.stopping = threading.Event()
         self.reload = False
         self.requested = False
@@ -105,10 +101,7 @@ class Daemon:
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=1), id="watch")
 
     def _heartbeat(self) -> bool:
-        now = self.app.now()
-        ttl = timedelta(seconds=self.app.settings.schedule.lease_seconds)
-        with self.app.transaction() as session:
-            held = lease.acquire(session, self.owner, now, ttl)
+        held = schedule.hold_sender_lease(self.app, self.owner)
         if held != self.holding:
             _event("sender lease " + ("taken" if held else "lost"), owner=self.owner)
         self.holding = held
@@ -186,8 +179,7 @@ class Daemon:
         with self.busy:
             pass
         if self.holding and not self.reload:
-            with self.app.transaction() as session:
-                lease.release(session, self.owner, self.app.now())
+            schedule.release_sender_lease(self.app, self.owner)
             _event("sender lease released", owner=self.owner)
 
 
@@ -239,86 +231,82 @@ def run_cmd(ctx: click.Context, log_format: str) -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Show the schedule, editions (with each sender's progress), feeds and the sender lease."""
-    app = app_of(ctx)
-    now = app.now()
-    with app.transaction() as session:
-        holder = lease.holder(session)
-        editions = [
-            {
-                "edition": f"{row.name}:{row.day}",
-                "day": row.day.isoformat(),
-                "status": row.status,
-                "built_at": row.built_at.isoformat(),
-                "skip_reason": row.skip_reason,
-                "counts": {
-                    k: n for k, n in ledger_status.counts(session, row.edition_id).items() if n
-                },
-                **asdict(ledger_status.attention(session, row.edition_id)),
-                "workers": [
-                    {"worker": w.owner, "counts": w.counts, "in_flight": w.in_flight}
-                    for w in ledger_status.progress_by_worker(session, row.edition_id)
-                ],
-            }
-            for row in list_editions(session)[:7]
-        ]
-        feeds = [
-            {
-                "source": source.source_key,
-                "title": source.title,
-                "last_fetched_at": source.last_fetched_at.isoformat()
-                if source.last_fetched_at
-                else None,
-                "failed_at": source.failed_at.isoformat() if source.failed_at else None,
-                "last_error": source.last_error,
-            }
-            for source in list_sources(session)
-        ]
-    state = {
-        "next_editions": {
-            name: schedule.next_slot(
-                App(app.settings.for_edition(name), app.engine, app.now), now
-            ).isoformat()
-            for name in app.settings.edition_names()
-        },
-        "sender_lease": {
-            "owner": holder.owner,
-            "expires_at": holder.expires_at.isoformat(),
-            "live": holder.expires_at > now,
-        }
-        if holder
-        else None,
-        "editions": editions,
-        "feeds": feeds,
-    }
+    state = status.status(app_of(ctx))
     if as_json:
-        out.print(json.dumps(state, ensure_ascii=False))
+        out.print(json.dumps(_status_json(state), ensure_ascii=False))
         return
-    for name, at in state["next_editions"].items():
-        out.print(f"Next {name} edition: {at}")
+    for name, at in state.next_editions.items():
+        out.print(f"Next {name} edition: {at.isoformat()}")
+    holder = state.sender_lease
     if holder is None:
         out.print("Sender lease: never taken (no daemon has run)")
     else:
-        life = "held" if holder.expires_at > now else "expired"
+        life = "held" if holder.live else "expired"
         out.print(
             f"Sender lease: {life} by {holder.owner} until {holder.expires_at:%Y-%m-%d %H:%M:%S}"
         )
-    for edition in editions:
-        counts = ", ".join(f"{n} {k}" for k, n in edition["counts"].items()) or "no deliveries"
-        note = f" ({edition['skip_reason']})" if edition["skip_reason"] else ""
-        out.print(f"  {edition['edition']}  {edition['status']}: {counts}{note}")
-        if edition["held"]:
-            out.print(f"    {held_note(edition['held'], date.fromisoformat(edition['day']))}")
-        if edition["possible_duplicates"]:
+    for edition in state.editions:
+        counts = ", ".join(f"{n} {k}" for k, n in edition.counts.items()) or "no deliveries"
+        note = f" ({edition.skip_reason})" if edition.skip_reason else ""
+        out.print(f"  {edition.key}  {edition.status}: {counts}{note}")
+        if edition.held:
+            out.print(f"    {held_note(edition.held, edition.day)}")
+        if edition.possible_duplicates:
             out.print(
-                f"    {edition['possible_duplicates']} may have two copies: "
-                f"'digest report --date {edition['day']}' lists them"
+                f"    {edition.possible_duplicates} may have two copies: "
+                f"'digest report --date {edition.day}' lists them"
             )
-        for worker in edition["workers"]:
-            done = ", ".join(f"{n} {k}" for k, n in sorted(worker["counts"].items())) or "nothing"
-            out.print(f"    sender {worker['worker']}: {done}, {worker['in_flight']} in flight")
-    for feed in feeds:
-        health = f"error: {feed['last_error']}" if feed["last_error"] else "ok"
-        if feed["failed_at"]:
-            health = f"failed {feed['failed_at']}: {feed['last_error']}"
-        fetched = feed["last_fetched_at"] or "never"
-        out.print(f"  feed {feed['title']}: last fetched {fetched}, {health}")
+        for worker in edition.workers:
+            done = ", ".join(f"{n} {k}" for k, n in sorted(worker.counts.items())) or "nothing"
+            out.print(f"    sender {worker.owner}: {done}, {worker.in_flight} in flight")
+    for feed in state.feeds:
+        health = f"error: {feed.last_error}" if feed.last_error else "ok"
+        if feed.failed_at:
+            health = f"failed {feed.failed_at.isoformat()}: {feed.last_error}"
+        fetched = feed.last_fetched_at.isoformat() if feed.last_fetched_at else "never"
+        out.print(f"  feed {feed.title}: last fetched {fetched}, {health}")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _status_json(state: status.Status) -> dict[str, Any]:
+    holder = state.sender_lease
+    return {
+        "next_editions": {name: at.isoformat() for name, at in state.next_editions.items()},
+        "sender_lease": {
+            "owner": holder.owner,
+            "expires_at": holder.expires_at.isoformat(),
+            "live": holder.live,
+        }
+        if holder
+        else None,
+        "editions": [
+            {
+                "edition": e.key,
+                "day": e.day.isoformat(),
+                "status": e.status,
+                "built_at": e.built_at.isoformat(),
+                "skip_reason": e.skip_reason,
+                "counts": e.counts,
+                "held": e.held,
+                "possible_duplicates": e.possible_duplicates,
+                "workers": [
+                    {"worker": w.owner, "counts": w.counts, "in_flight": w.in_flight}
+                    for w in e.workers
+                ],
+            }
+            for e in state.editions
+        ],
+        "feeds": [
+            {
+                "source": f.source,
+                "title": f.title,
+                "last_fetched_at": _iso(f.last_fetched_at),
+                "failed_at": _iso(f.failed_at),
+                "last_error": f.last_error,
+            }
+            for f in state.feeds
+        ],
+    }

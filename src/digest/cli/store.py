@@ -10,12 +10,9 @@ from rich.table import Table
 
 # Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import DAY, Group, app_of, cli, err, out, plural, stop_on_signals
-from digest.core.sections import classify, terms_pattern
+from digest.core.states import NEW_SUBSCRIBER_STATUSES, SubscriberStatus
 from digest.service import confirmation, editions, retention, subscriber_import, subscribers
 from digest.service.ingest import ingest as ingest_inputs
-from digest.store import db
-from digest.store.articles import list_articles
-from digest.store.subscribers import list_subscribers
 
 
 @cli.group(cls=Group)
@@ -31,7 +28,7 @@ cli.add_command(db_group, "db")
 def db_upgrade(ctx: click.Context) -> None:
     """Apply pending migrations (creates the database if needed)."""
     app = app_of(ctx)
-    before, after = db.upgrade(app.engine)
+    before, after = app.upgrade_schema()
     if before == after:
         out.print(f"Database already at revision {after}.")
     else:
@@ -42,9 +39,9 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def db_current(ctx: click.Context) -> None:
     """Show the database's schema revision and the one this version needs."""
-    app = app_of(ctx)
-    out.print(f"current: {db.current_revision(app.engine) or 'empty'}")
-    out.print(f"needed:  {db.head_revision(app.engine)}")
+    current, needed = app_of(ctx).schema_revisions()
+    out.print(f"current: {current or 'empty'}")
+    out.print(f"needed:  {needed}")
 
 
 @cli.command()
@@ -100,25 +97,17 @@ def articles() -> None:
 @click.pass_context
 def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
     """List stored articles and the sections they fall in."""
-    app = app_of(ctx)
-    window = editions.window_for(app, day) if day else (None, None)
-    rules = app.settings.section_rules()
-    off_topic = terms_pattern(app.settings.classification.off_topic)
-    with app.transaction() as session:
-        rows = list_articles(session, *window)
-        records = [
-            {
-                "id": row.article_id,
-                "title": row.title,
-                "source": row.source_name,
-                "url": row.url,
-                "published": row.published_at.isoformat() if row.published_at else None,
-                "sections": list(
-                    classify(row.title, row.text, rules, row.summary, off_topic).sections
-                ),
-            }
-            for row in rows
-        ]
+    records = [
+        {
+            "id": found.article_id,
+            "title": found.title,
+            "source": found.source,
+            "url": found.url,
+            "published": found.published_at.isoformat() if found.published_at else None,
+            "sections": list(found.sections),
+        }
+        for found in editions.stored_articles(app_of(ctx), day)
+    ]
     if as_json:
         for record in records:
             out.print(json.dumps(record, ensure_ascii=False))
@@ -193,8 +182,8 @@ send_hour_option = click.option(
 @send_hour_option
 @click.option(
     "--status",
-    type=click.Choice(subscribers.NEW_STATUSES),
-    default="active",
+    type=click.Choice([s.value for s in NEW_SUBSCRIBER_STATUSES]),
+    default=SubscriberStatus.ACTIVE.value,
     show_default=True,
     help="pending: waiting for confirmation, not sent to yet.",
 )
@@ -222,21 +211,23 @@ def subscribers_add(
         email,
         name,
         list(sections) or None,
-        status="pending" if confirm else status,
+        status=SubscriberStatus.PENDING if confirm else status,
         timezone=timezone,
         send_hour=send_hour,
     )
     where = f"{added.email} (id {added.subscriber_id})"
     if added.created:
-        out.print(f"Added {where}" + (", pending" if added.status == "pending" else ""))
-    elif added.status == "active":
+        out.print(
+            f"Added {where}" + (", pending" if added.status == SubscriberStatus.PENDING else "")
+        )
+    elif added.status == SubscriberStatus.ACTIVE:
         out.print(f"Already subscribed, unchanged: {where}")
-    elif added.status == "pending":
+    elif added.status == SubscriberStatus.PENDING:
         out.print(f"Already known and pending, unchanged: {where}")
-    if confirm and added.status == "pending":
+    if confirm and added.status == SubscriberStatus.PENDING:
         sent_to = confirmation.send_confirmation(app, added.email)
         out.print(f"Confirmation request sent ({sent_to})")
-    elif not added.created and added.status not in ("active", "pending"):
+    elif not added.created and added.status not in NEW_SUBSCRIBER_STATUSES:
         out.print(
             f"Not resubscribed: {where} is {added.status}; left unchanged. If its owner asked "
             f"to come back: digest subscribers update {added.email} --status active"
@@ -247,8 +238,8 @@ def subscribers_add(
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--status",
-    type=click.Choice(subscribers.NEW_STATUSES),
-    default="active",
+    type=click.Choice([s.value for s in NEW_SUBSCRIBER_STATUSES]),
+    default=SubscriberStatus.ACTIVE.value,
     show_default=True,
     help="Status of the new addresses (known ones keep theirs).",
 )
@@ -286,25 +277,25 @@ def _shown(field: str, value: Any) -> str:
 
 
 @subscribers_group.command("list")
-@click.option("--status", type=click.Choice(subscribers.STATUSES), help="Only this status.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in SubscriberStatus]), help="Only this status."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
     """List subscribers with their status, sections, timezone and send hour."""
-    app = app_of(ctx)
-    with app.transaction() as session:
-        records = [
-            {
-                "id": s.subscriber_id,
-                "email": s.email,
-                "name": s.name,
-                "status": s.status,
-                "sections": s.sections,
-                "timezone": s.timezone,
-                "send_hour": s.send_hour,
-            }
-            for s in list_subscribers(session, status)
-        ]
+    records = [
+        {
+            "id": s.subscriber_id,
+            "email": s.email,
+            "name": s.name,
+            "status": s.status,
+            "sections": s.sections,
+            "timezone": s.timezone,
+            "send_hour": s.send_hour,
+        }
+        for s in subscribers.listing(app_of(ctx), status)
+    ]
     if as_json:
         for record in records:
             out.print(json.dumps(record, ensure_ascii=False))
@@ -328,7 +319,7 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
 @click.option("--no-send-hour", is_flag=True, help="Back to the edition's send time.")
 @click.option(
     "--status",
-    type=click.Choice(subscribers.STATUSES),
+    type=click.Choice([s.value for s in SubscriberStatus]),
     help="active also takes back an address that unsubscribed: only at its owner's request.",
 )
 @click.pass_context
@@ -384,7 +375,7 @@ def subscribers_remove(ctx: click.Context, email: str, purge: bool) -> None:
         return
     removed = subscribers.unsubscribe(app_of(ctx), email)
     where = f"{removed.email} (id {removed.subscriber_id})"
-    if removed.previous_status == "unsubscribed":
+    if removed.previous_status == SubscriberStatus.UNSUBSCRIBED:
         out.print(f"Already unsubscribed: {where}")
     else:
         out.print(

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.core.articles import MAX_LINK
+from digest.core.outcomes import RetryPolicy
 from digest.core.sections import SectionRule, terms_pattern
 from digest.resources import resource_path
 
@@ -258,6 +259,16 @@ class DeliverySettings(_Table):
         if not rates:
             return self.batch_size
         return max(1, min(self.batch_size, int(self.lease_seconds * min(rates) / 2)))
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.retry_base_seconds,
+            self.retry_max_seconds,
+            self.retry_horizon_hours,
+            self.ambiguous_policy,
+            self.quarantine_after,
+        )
 
 
 def _broker_url(url: str) -> str:

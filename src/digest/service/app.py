@@ -62,6 +62,15 @@ class App:
                     raise
         raise AssertionError("unreachable")
 
+    def upgrade_schema(self) -> tuple[str | None, str | None]:
+        """Apply pending migrations (creating the database if needed): the revisions before
+        and after."""
+        return db.upgrade(self.engine)
+
+    def schema_revisions(self) -> tuple[str | None, str | None]:
+        """The database's schema revision, and the one this version needs."""
+        return db.current_revision(self.engine), db.head_revision(self.engine)
+
     def close(self) -> None:
         self._autocommit.dispose()
         self.engine.dispose()

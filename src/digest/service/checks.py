@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date
 
+from digest.core.states import EditionStatus
 from digest.errors import EditionError
 from digest.gate import Finding, check_message
 from digest.service.app import App
@@ -45,7 +46,7 @@ def check_row(app: App, row: EditionRow) -> list[VariantCheck]:
 def check(app: App, day: date) -> list[VariantCheck]:
     """Build the edition if needed, then run the gate over its variants."""
     built = build(app, day)
-    if built.status == "skipped":
+    if built.status == EditionStatus.SKIPPED:
         raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
     with app.transaction() as session:
         row = frozen_edition(session, app, day)

@@ -4,6 +4,7 @@ nothing else is sent to it until then."""
 import html
 from email.utils import make_msgid
 
+from digest.core.states import SubscriberStatus
 from digest.errors import SubscriberError
 from digest.mime import Envelope, Mailbox, message_bytes
 from digest.service.app import App
@@ -24,7 +25,7 @@ def send_confirmation(app: App, email: str) -> str:
         subscriber = find_subscriber(session, email)
         if subscriber is None:
             raise SubscriberError(f"no subscriber with address {email!r}")
-        if subscriber.status != "pending":
+        if subscriber.status != SubscriberStatus.PENDING:
             raise SubscriberError(f"{email} is {subscriber.status}, not waiting for confirmation")
         link = confirmation_link(app, subscriber.subscriber_id, subscriber.secret)
         name, address = subscriber.name, subscriber.email
@@ -59,6 +60,6 @@ def request_subscription(app: App, email: str) -> None:
     """A request from the public form: a new address is added as pending and sent the
     confirmation link, a pending one gets the link again; an address that is active, paused
     or opted out is left alone (the form's answer does not say which)."""
-    added = subscribe(app, email, status="pending")
-    if added.status == "pending":
+    added = subscribe(app, email, status=SubscriberStatus.PENDING)
+    if added.status == SubscriberStatus.PENDING:
         send_confirmation(app, added.email)

@@ -15,19 +15,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from digest.config import DeliverySettings
-from digest.errors import (
-    AmbiguousDeliveryError,
-    DeliveryError,
-    PermanentDeliveryError,
-    RenderError,
-    TemporaryDeliveryError,
+from digest.core.outcomes import (
+    Accepted,
+    Happened,
+    Interrupted,
+    NotBuilt,
+    NothingToSend,
+    settle,
 )
+from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
+from digest.errors import DeliveryError, MessageDeliveryError, RenderError
 from digest.service.app import App
 from digest.service.messages import Recipient, Variants, compose
 from digest.store import claims, ledger, ledger_status
@@ -36,9 +38,8 @@ from digest.transport import MaildirTransport, SmtpTransport, Transport
 
 # Maildir paths kept for the report (the demo prints them); a large run keeps the first few.
 MAX_LOCATIONS = 20
-INTERRUPTED = "a sender stopped while handing the message to the server, which may have it"
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
+Progress = Callable[[DeliveryStatus], None]
 StopFlag = Callable[[], bool]
 
 
@@ -74,12 +75,6 @@ class RateLimit:
             slot = max(self._next, now)
             self._next = slot + max(self._intervals)
         time.sleep(max(0.0, slot - now))
-
-
-def backoff(settings: DeliverySettings, attempts: int, rng: random.Random) -> timedelta:
-    """Exponential backoff with jitter: base × 2^(attempts-1), capped, then 50-100% of it."""
-    delay = min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
-    return timedelta(seconds=delay * rng.uniform(0.5, 1.0))
 
 
 class Channels:
@@ -199,14 +194,17 @@ class Courier:
         self.owner = keeper.owner
         self.progress, self.should_stop = progress, should_stop
         self.settings = app.settings.delivery
+        self.policy = self.settings.retry_policy
         self.variants = Variants(app, row)
         self.rng = random.Random()
         self.locations: list[str] = []
         self._lock = threading.Lock()
         self._stop: DeliveryError | None = None
-        self._outcomes: Counter[str] = Counter()
+        self._outcomes: Counter[DeliveryStatus] = Counter()
 
-    def deliver(self, claimed: Sequence[claims.Claimed], channels: Channels) -> Counter[str]:
+    def deliver(
+        self, claimed: Sequence[claims.Claimed], channels: Channels
+    ) -> Counter[DeliveryStatus]:
         """Deliver every claimed row over `channels`; the outcomes recorded. A `DeliveryError`
         (the server unreachable, login refused) stops the batch: the rows not yet attempted
         are pending again, and the error is raised."""
@@ -227,7 +225,7 @@ class Courier:
                 claims.release(session, self.owner, [item.delivery_id])
             return
         try:
-            values = self._attempt(item, channels)
+            happened = self._attempt(item, channels)
         except DeliveryError as exc:
             with self._lock:
                 self._stop = self._stop or exc
@@ -236,122 +234,57 @@ class Courier:
             return
         finally:
             self.keeper.forget([item.delivery_id])
-        if values is None:
+        if happened is None:
             return  # the lease ran out and another sender may have the row: not ours to send
         now = self.app.now()
-        bounced = values.pop("_bounced", False)
-        values.setdefault("first_attempt_at", item.first_attempt_at or now)
-        values.setdefault("ambiguous_count", item.ambiguous_count + item.interrupted)
-        if bounced:  # the subscriber is marked in the same transaction
+        outcome = settle(item.before, happened, now, self.policy, self.rng.uniform(0.5, 1.0))
+        columns = outcome.columns()
+        if outcome.bounced:  # the subscriber is marked in the same transaction
             with self.app.transaction() as session:
-                recorded = claims.record(session, item.delivery_id, self.owner, **values)
+                recorded = claims.record(session, item.delivery_id, self.owner, columns)
                 if recorded:
-                    ledger.mark_subscriber(session, item.subscriber_id, "bounced", now)
+                    ledger.mark_subscriber(
+                        session, item.subscriber_id, SubscriberStatus.BOUNCED, now
+                    )
         else:
             recorded = self.app.autocommit(
-                lambda db: claims.record(db, item.delivery_id, self.owner, **values)
+                lambda db: claims.record(db, item.delivery_id, self.owner, columns)
             )
         if recorded:
             with self._lock:
-                self._outcomes[values["status"]] += 1
-            self.progress(values["status"])
+                self._outcomes[outcome.status] += 1
+            self.progress(outcome.status)
 
-    def _attempt(self, item: claims.Claimed, channels: Channels) -> dict[str, Any] | None:
-        """The outcome to record, or None when the row is no longer this sender's."""
-        if item.status != "active":
-            return {"status": "suppressed", "reason": f"subscriber is {item.status}"}
+    def _attempt(self, item: claims.Claimed, channels: Channels) -> Happened | None:
+        """What came of sending the row's message, or None when the row is no longer this
+        sender's and nothing was tried."""
+        if item.status != SubscriberStatus.ACTIVE:
+            return NothingToSend(f"subscriber is {item.status}")
         template = self.variants.template(item.sections)
         if template is None:
-            return {
-                "status": "suppressed",
-                "reason": "none of the subscriber's sections has a story",
-            }
-        # A row taken over mid-transaction counts as an attempt the server may have accepted.
-        uncertain = item.ambiguous_count + item.interrupted
-        if item.interrupted and not self._may_retry(uncertain):
-            return self._held(item.attempts, uncertain, INTERRUPTED)
+            return NothingToSend("none of the subscriber's sections has a story")
+        if item.interrupted and not self.policy.may_resend(item.before.uncertain):
+            return Interrupted()
         recipient = Recipient(item.subscriber_id, item.email, item.name, item.secret)
         try:
             composed = compose(self.app, self.row, template, recipient, self.variants.key)
         except RenderError as exc:
-            return self._local_failure(item, str(exc))
+            return NotBuilt(str(exc))
         self.rate.wait()
         if not self.keeper.hold(item.delivery_id):
             return None
-        attempts = item.attempts + 1
         try:
             location = channels.channel().send(
                 composed.raw, composed.sender, self.settings.redirect_to or item.email
             )
-        except TemporaryDeliveryError as exc:
-            return self._retry_later(item, attempts, "deferred", exc.reason, exc.code)
-        except PermanentDeliveryError as exc:
-            return {
-                "status": "failed",
-                "attempts": attempts,
-                "smtp_code": exc.code,
-                "reason": exc.reason,
-                "_bounced": exc.hard_bounce,
-            }
-        except AmbiguousDeliveryError as exc:
-            return self._ambiguous(item, attempts, uncertain + 1, exc.reason)
-        if self.settings.transport == "maildir" and len(self.locations) < MAX_LOCATIONS:
-            with self._lock:
-                self.locations.append(location)
-        return {
-            "status": "sent",
-            "attempts": attempts,
-            "sent_at": self.app.now(),
-            "smtp_code": 250 if self.settings.transport == "smtp" else None,
-            "reason": None,
-            "next_attempt_at": None,
-        }
-
-    def _retry_later(
-        self, item: claims.Claimed, attempts: int, status: str, reason: str, code: int | None
-    ) -> dict[str, Any]:
-        now = self.app.now()
-        first = item.first_attempt_at or now
-        values: dict[str, Any] = {"attempts": attempts, "smtp_code": code, "reason": reason}
-        if now - first >= timedelta(hours=self.settings.retry_horizon_hours):
-            horizon = f"gave up after {self.settings.retry_horizon_hours:g} hours: {reason}"
-            return {**values, "status": "expired", "reason": horizon, "next_attempt_at": None}
-        when = now + backoff(self.settings, attempts, self.rng)
-        return {**values, "status": status, "next_attempt_at": when}
-
-    def _may_retry(self, uncertain: int) -> bool:
-        """Whether a message the server may already have goes again by itself: once, under
-        the default policy; never under "hold"."""
-        return self.settings.ambiguous_policy == "retry_once" and uncertain == 1
-
-    def _ambiguous(
-        self, item: claims.Claimed, attempts: int, uncertain: int, reason: str
-    ) -> dict[str, Any]:
-        if self._may_retry(uncertain):
-            values = self._retry_later(item, attempts, "ambiguous", reason, None)
-            return {**values, "ambiguous_count": uncertain}
-        return self._held(attempts, uncertain, reason)
-
-    @staticmethod
-    def _held(attempts: int, uncertain: int, reason: str) -> dict[str, Any]:
-        return {
-            "status": "ambiguous",
-            "attempts": attempts,
-            "ambiguous_count": uncertain,
-            "reason": f"{reason}; held for an editor (digest resend)",
-            "next_attempt_at": None,
-        }
-
-    def _local_failure(self, item: claims.Claimed, reason: str) -> dict[str, Any]:
-        failures = item.local_failures + 1
-        if failures >= self.settings.quarantine_after:
-            return {
-                "status": "quarantined",
-                "local_failures": failures,
-                "reason": f"failed {failures} times before sending: {reason}",
-            }
-        values = self._retry_later(item, item.attempts, "deferred", reason, None)
-        return {**values, "local_failures": failures}
+        except MessageDeliveryError as exc:
+            return exc
+        if self.settings.transport == "maildir":
+            if len(self.locations) < MAX_LOCATIONS:
+                with self._lock:
+                    self.locations.append(location)
+            return Accepted(None)
+        return Accepted()
 
 
 def close_if_done(session: Session, edition_id: int) -> None:
@@ -359,4 +292,4 @@ def close_if_done(session: Session, edition_id: int) -> None:
     if not ledger_status.unfinished(session, edition_id):
         edition = session.get(EditionRow, edition_id)
         assert edition is not None
-        edition.status = "sent"
+        edition.status = EditionStatus.SENT

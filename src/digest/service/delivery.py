@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from digest.core.schedule import local_instant
+from digest.core.states import RESENDABLE, DeliveryStatus, EditionStatus
 from digest.errors import EditionError
 from digest.service.app import App
 from digest.service.checks import require_passing
@@ -43,9 +44,9 @@ class SendReport:
     skipped: str | None = None
     stopped: bool = False  # on request (SIGTERM, SIGINT): the rest waits for the next run
     queued: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[DeliveryStatus] = field(default_factory=Counter)
     locations: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[DeliveryStatus, int] = field(default_factory=dict)
     enqueued: int = 0  # engine "celery": deliveries handed to the workers, in `batches` tasks
     batches: int = 0
     attention: ledger_status.Attention = field(
@@ -99,16 +100,16 @@ def send(
     `should_stop` turns true, no new message starts; those in flight finish and the rest are
     left pending for the next run."""
     built = build(app, day)
-    if built.status == "skipped":
+    if built.status == EditionStatus.SKIPPED:
         return SendReport(f"{built.edition.name}:{day}", skipped=built.skip_reason)
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
-        if row.status == "frozen":
+        if row.status == EditionStatus.FROZEN:
             require_approval(app, row)
         report = SendReport(edition_key=f"{row.name}:{day}")
         report.queued = ledger.materialise(session, row, message_domain(app.settings), app.now())
         if report.queued:
-            row.status = "sending"
+            row.status = EditionStatus.SENDING
             ledger.schedule_local_hours(
                 session,
                 row,
@@ -145,7 +146,7 @@ class Planned:
 def dry_run(app: App, day: date) -> Iterator[Planned]:
     """Each active subscriber and the variant a send would give them; nothing is sent."""
     built = build(app, day)
-    if built.status == "skipped":
+    if built.status == EditionStatus.SKIPPED:
         raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
     available = tuple(s.key for s in built.edition.sections)
     with app.transaction() as session:
@@ -189,8 +190,8 @@ def resend(app: App, day: date, *, failed: bool = False, to: str | None = None) 
             ):
                 raise EditionError(f"no subscriber {to!r}")
             return ledger.reset(session, row.edition_id, email=to)
-        states = ("failed", "ambiguous", "expired", "quarantined") if failed else ()
+        states = RESENDABLE if failed else ()
         count = ledger.reset(session, row.edition_id, states=states)
         if count:
-            row.status = "sending"
+            row.status = EditionStatus.SENDING
         return count

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from digest.core.building import Override, build_edition, edition_window, trim_to_budget
 from digest.core.edition import Edition
+from digest.core.sections import classify, terms_pattern
+from digest.core.states import EditionStatus
 from digest.errors import EditionError, NotApprovedError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
@@ -19,7 +21,7 @@ from digest.service.messages import (
     slot_values_for,
 )
 from digest.service.vectors import embed
-from digest.store.articles import articles_between, articles_by_id
+from digest.store.articles import articles_between, articles_by_id, list_articles
 from digest.store.editions import (
     clear_override,
     events_for,
@@ -36,7 +38,7 @@ from digest.store.tables import EditionEvent, EditionRow
 @dataclass(frozen=True, slots=True)
 class Built:
     edition: Edition
-    status: str
+    status: EditionStatus
     created: bool
     html_bytes: int
     skip_reason: str | None = None
@@ -118,11 +120,11 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
         if edition.item_count == 0 and settings.edition.empty_policy == "skip":
             reason = f"no story for any section among {len(edition.dropped)} articles in the window"
         if reason is not None:
-            row.status, row.subject, row.html, row.text = "skipped", "", "", ""
+            row.status, row.subject, row.html, row.text = EditionStatus.SKIPPED, "", "", ""
             row.skip_reason = reason
             return _built(row, created=True)
         edition, rendered = _fit(app, renderer, edition)
-        row.status, row.content = "frozen", edition.to_dict()
+        row.status, row.content = EditionStatus.FROZEN, edition.to_dict()
         row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
         return _built(row, created=True)
 
@@ -154,7 +156,7 @@ def skip(app: App, day: date, reason: str) -> Built:
         row = EditionRow(
             name=empty.name,
             day=day,
-            status="skipped",
+            status=EditionStatus.SKIPPED,
             skip_reason=reason,
             content=empty.to_dict(),
             built_at=app.now(),
@@ -170,6 +172,37 @@ def _built(row: EditionRow, created: bool) -> Built:
     edition = Edition.from_dict(row.content)
     html_bytes = Rendered(row.subject, row.html, row.text).html_bytes
     return Built(edition, row.status, created, html_bytes, row.skip_reason)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """A stored article and the sections its words put it in."""
+
+    article_id: int
+    title: str
+    source: str
+    url: str | None
+    published_at: datetime | None
+    sections: tuple[str, ...]
+
+
+def stored_articles(app: App, day: date | None = None) -> list[StoredArticle]:
+    """Every stored article, newest first, or those in the window of `day`'s edition."""
+    start, end = window_for(app, day) if day else (None, None)
+    rules = app.settings.section_rules()
+    off_topic = terms_pattern(app.settings.classification.off_topic)
+    with app.transaction() as session:
+        return [
+            StoredArticle(
+                row.article_id,
+                row.title,
+                row.source_name,
+                row.url,
+                row.published_at,
+                classify(row.title, row.text, rules, row.summary, off_topic).sections,
+            )
+            for row in list_articles(session, start, end)
+        ]
 
 
 def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
@@ -268,7 +301,7 @@ def approve(app: App, day: date, *, actor: str) -> EditionRow:
     """Approve the frozen edition for sending, as it is now."""
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
-        if row.status == "skipped":
+        if row.status == EditionStatus.SKIPPED:
             raise EditionError(f"edition {row.name}:{day} was skipped: {row.skip_reason}")
         if row.approved_at is None:
             row.approved_at, row.approved_by = app.now(), actor
@@ -315,7 +348,7 @@ class PreviewFiles:
 def preview(app: App, day: date, out: Path) -> PreviewFiles:
     """Write the frozen edition as a reader would get it: HTML, text and a complete .eml."""
     built = build(app, day)
-    if built.status == "skipped":
+    if built.status == EditionStatus.SKIPPED:
         raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
     with app.transaction() as session:
         row = frozen_edition(session, app, day)

@@ -13,6 +13,7 @@ from datetime import date
 from email.utils import make_msgid
 
 from digest.core.edition import Edition
+from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
 from digest.errors import EditionError
 from digest.mime import Mailbox
 from digest.render import Rendered, slot_values
@@ -67,7 +68,7 @@ class Proof:
 def _row(app: App, day: date) -> EditionRow:
     with app.transaction() as session:
         row = frozen_edition(session, app, day)
-    if row.status == "skipped":
+    if row.status == EditionStatus.SKIPPED:
         raise EditionError(f"edition {row.name}:{day} was skipped: {row.skip_reason}")
     return row
 
@@ -110,7 +111,7 @@ def variant_choices(app: App) -> list[tuple[str, ...] | None]:
 def picker_addresses(app: App) -> list[str]:
     """Active subscribers' addresses for the "preview as" picker, the first few hundred."""
     with app.transaction() as session:
-        return [s.email for s in list_subscribers(session, "active")[:PICKER_LIMIT]]
+        return [s.email for s in list_subscribers(session, SubscriberStatus.ACTIVE)[:PICKER_LIMIT]]
 
 
 def send_test(
@@ -183,13 +184,17 @@ class EditionState:
     row: EditionRow
     edition: Edition
     decisions: dict[int, str]  # article id -> pin, drop or move
-    deliveries: dict[str, int]
+    deliveries: dict[DeliveryStatus, int]
     approval_required: bool
 
     @property
     def label(self) -> str:
         """The status, with "draft" for a frozen edition still waiting for its approval."""
-        if self.row.status == "frozen" and self.approval_required and not self.row.approved_at:
+        if (
+            self.row.status == EditionStatus.FROZEN
+            and self.approval_required
+            and not self.row.approved_at
+        ):
             return "draft"
         return self.row.status
 

@@ -10,18 +10,20 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.core.schedule import late_run
+from digest.core.states import EditionStatus, TickAction
 from digest.errors import EditionError, NotApprovedError
 from digest.ingest.fetch import Deadline, never
 from digest.service import delivery, editions
 from digest.service.app import App
 from digest.service.ingest import IngestReport, ingest
+from digest.store import claims, lease
 from digest.store.editions import find_edition, recent_editions
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
     edition_key: str
-    action: str  # sent, skipped, held, stopped, done
+    action: TickAction
     detail: str
 
 
@@ -44,6 +46,26 @@ def latest_slot(app: App, now: datetime) -> datetime:
         if latest is not None:
             return latest.astimezone(UTC)
     raise EditionError(f"the schedule of {app.settings.edition.name} has not fired in a year")
+
+
+def new_sender() -> str:
+    """A name for this process as a sender: host and process id, so that a lease left by a
+    dead process on this machine is recognised as such."""
+    return claims.new_owner()
+
+
+def hold_sender_lease(app: App, owner: str) -> bool:
+    """Take the sender lease, or renew it: whether `owner` holds it now. Only its holder
+    sends; a standby takes over once the holder stops renewing it."""
+    ttl = timedelta(seconds=app.settings.schedule.lease_seconds)
+    with app.transaction() as session:
+        return lease.acquire(session, owner, app.now(), ttl)
+
+
+def release_sender_lease(app: App, owner: str) -> None:
+    """Give the lease back, so that a standby takes over at once."""
+    with app.transaction() as session:
+        lease.release(session, owner, app.now())
 
 
 def next_slot(app: App, now: datetime) -> datetime:
@@ -84,8 +106,8 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
     with app.transaction() as session:
         row = find_edition(session, app.settings.edition.name, day)
         status = row.status if row else None
-    if status in ("sent", "skipped"):
-        return Tick(key, "done", f"already {status}")
+    if status in (EditionStatus.SENT, EditionStatus.SKIPPED):
+        return Tick(key, TickAction.DONE, f"already {status}")
     feeds_note = ""
     if status is None:
         schedule = app.settings.schedule
@@ -97,18 +119,24 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
         )
         if decision.action == "skip":
             editions.skip(app, day, decision.reason)
-            return Tick(key, "skipped", decision.reason)
+            return Tick(key, TickAction.SKIPPED, decision.reason)
         # The newest articles go into the edition about to be built, as far as the budget goes.
         refreshed = refresh_feeds(app, should_stop=should_stop)
         if should_stop():  # what the refresh left unread is fetched at the next run
-            return Tick(key, "stopped", "stopped during the feed refresh, before the build")
+            return Tick(
+                key, TickAction.STOPPED, "stopped during the feed refresh, before the build"
+            )
         if refreshed and refreshed.failed:
             feeds_note = f"; {len(refreshed.failed)} of {len(refreshed.inputs)} feeds failed"
     try:
         report = delivery.send(app, day, should_stop=should_stop)
     except NotApprovedError as exc:
-        return Tick(key, "held", str(exc))
-    return Tick(key, "skipped" if report.skipped else "sent", _summary(report) + feeds_note)
+        return Tick(key, TickAction.HELD, str(exc))
+    return Tick(
+        key,
+        TickAction.SKIPPED if report.skipped else TickAction.SENT,
+        _summary(report) + feeds_note,
+    )
 
 
 def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Tick]:
@@ -116,8 +144,10 @@ def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Ti
     held for approval that an editor approved while it is still news."""
     name = app.settings.edition.name
     with app.transaction() as session:
-        days = [row.day for row in recent_editions(session, name, "sending")]
-        approved = [r.day for r in recent_editions(session, name, "frozen") if r.approved_at]
+        days = [row.day for row in recent_editions(session, name, EditionStatus.SENDING)]
+        approved = [
+            r.day for r in recent_editions(session, name, EditionStatus.FROZEN) if r.approved_at
+        ]
     if approved:
         slot = latest_slot(app, now)
         policy = app.settings.schedule
@@ -130,7 +160,7 @@ def send_due(app: App, now: datetime, should_stop: delivery.StopFlag) -> list[Ti
     ticks = []
     for day in days:
         report = delivery.send(app, day, should_stop=should_stop)
-        ticks.append(Tick(report.edition_key, "sent", _summary(report)))
+        ticks.append(Tick(report.edition_key, TickAction.SENT, _summary(report)))
     return ticks
 
 

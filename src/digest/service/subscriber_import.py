@@ -14,11 +14,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from digest.core.states import NEW_SUBSCRIBER_STATUSES, OPTED_OUT, SubscriberStatus
 from digest.errors import SubscriberError
 from digest.service.app import App
 from digest.service.subscribers import (
-    NEW_STATUSES,
-    OPTED_OUT,
     FieldError,
     check_name,
     check_sections,
@@ -46,20 +45,20 @@ class ImportReport:
     rejected: list[str] = field(default_factory=list)
 
 
-def import_csv(app: App, path: str | Path, status: str = "active") -> ImportReport:
+def import_csv(app: App, path: str | Path, status: str = SubscriberStatus.ACTIVE) -> ImportReport:
     """Add or update every valid row of a CSV file; each bad row is reported and skipped.
 
     The file is streamed and written in chunks (one lookup and one executemany per chunk), all
     in one transaction: a file that cannot be read to its end changes nothing. Known addresses
     get the columns the file has; their status, and columns the file lacks, stay as they are.
     """
-    status = check_status(status, NEW_STATUSES)
+    new_status = check_status(status, NEW_SUBSCRIBER_STATUSES)
     report = ImportReport(str(path))
     configured = section_keys(app)
     try:
         with Path(path).open("rb") as handle, app.transaction() as session:
             lines = _text_lines(handle, report.source)
-            _import_records(session, lines, configured, status, app.now(), report)
+            _import_records(session, lines, configured, new_status, app.now(), report)
     except OSError as exc:  # opening or reading the file; database errors are not OSErrors
         raise SubscriberError(f"{report.source}: cannot read: {exc.strerror}") from None
     return report
@@ -69,7 +68,7 @@ def _import_records(
     session: Session,
     lines: Iterable[str],
     configured: Sequence[str],
-    status: str,
+    status: SubscriberStatus,
     now: datetime,
     report: ImportReport,
 ) -> None:
@@ -165,7 +164,7 @@ def _store_chunk(
     session: Session,
     chunk: list[tuple[str, Profile]],
     columns: list[str],
-    status: str,
+    status: SubscriberStatus,
     now: datetime,
     report: ImportReport,
 ) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
+from digest.core.states import NEW_SUBSCRIBER_STATUSES, SubscriberStatus
 from digest.core.text import one_line
 from digest.errors import SubscriberError
 from digest.service.app import App
@@ -23,14 +24,10 @@ from digest.store.subscribers import (
     delete_subscriber,
     delivery_count,
     find_subscriber,
+    list_subscribers,
 )
-from digest.store.tables import Subscriber
+from digest.store.tables import MAX_SUBSCRIBER_NAME, Subscriber
 
-# "paused": still subscribed, but sent nothing until the subscriber resumes.
-STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
-NEW_STATUSES = ("pending", "active")  # what `add` and `import` may give a new address
-OPTED_OUT = ("unsubscribed", "bounced")
-MAX_NAME = 200  # the column's width
 # Rows validated per database round trip: one lookup of known addresses, one executemany.
 
 
@@ -56,7 +53,20 @@ class Added:
     subscriber_id: int
     email: str
     created: bool
-    status: str = "active"
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A subscriber as `subscribers list` shows them."""
+
+    subscriber_id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    sections: list[str] | None
+    timezone: str | None
+    send_hour: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,7 @@ class Updated:
 class Removed:
     subscriber_id: int
     email: str
-    previous_status: str
+    previous_status: SubscriberStatus
 
 
 # Checks, each raising FieldError with a one-line message.
@@ -97,8 +107,8 @@ def normalise_address(email: str) -> str:
 
 def check_name(name: str) -> str:
     cleaned = one_line(name)  # the name goes into the To header
-    if len(cleaned) > MAX_NAME:
-        raise FieldError("name", f"longer than {MAX_NAME} characters")
+    if len(cleaned) > MAX_SUBSCRIBER_NAME:
+        raise FieldError("name", f"longer than {MAX_SUBSCRIBER_NAME} characters")
     return cleaned
 
 
@@ -143,10 +153,10 @@ def send_hour_from_text(text: str) -> int | None:
     return check_send_hour(int(hour))
 
 
-def check_status(status: str, allowed: Sequence[str]) -> str:
+def check_status(status: str, allowed: Sequence[SubscriberStatus]) -> SubscriberStatus:
     if status not in allowed:
         raise FieldError("status", f"unknown status {status!r}; expected {', '.join(allowed)}")
-    return status
+    return SubscriberStatus(status)
 
 
 def section_keys(app: App) -> list[str]:
@@ -162,7 +172,7 @@ def subscribe(
     name: str = "",
     sections: list[str] | None = None,
     *,
-    status: str = "active",
+    status: str = SubscriberStatus.ACTIVE,
     timezone: str | None = None,
     send_hour: int | None = None,
 ) -> Added:
@@ -174,7 +184,7 @@ def subscribe(
         check_timezone(timezone),
         check_send_hour(send_hour),
     )
-    status = check_status(status, NEW_STATUSES)
+    new_status = check_status(status, NEW_SUBSCRIBER_STATUSES)
     with app.transaction() as session:
         subscriber, created = add_subscriber(
             session,
@@ -182,7 +192,7 @@ def subscribe(
             profile.name,
             profile.sections,
             app.now(),
-            status=status,
+            status=new_status,
             timezone=profile.timezone,
             send_hour=profile.send_hour,
         )
@@ -212,7 +222,7 @@ def update(
     if not isinstance(send_hour, Keep):
         wanted["send_hour"] = check_send_hour(send_hour)
     if not isinstance(status, Keep):
-        wanted["status"] = check_status(status, STATUSES)
+        wanted["status"] = check_status(status, tuple(SubscriberStatus))
     with app.transaction() as session:
         subscriber = _known(session, email)
         changes = tuple(
@@ -233,9 +243,19 @@ def unsubscribe(app: App, email: str) -> Removed:
     with app.transaction() as session:
         subscriber = _known(session, email)
         previous = subscriber.status
-        if previous != "unsubscribed":
-            subscriber.status, subscriber.updated_at = "unsubscribed", app.now()
+        if previous != SubscriberStatus.UNSUBSCRIBED:
+            subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, app.now()
         return Removed(subscriber.subscriber_id, subscriber.email, previous)
+
+
+def listing(app: App, status: str | None = None) -> list[Listed]:
+    """Every subscriber (in `status` only, if given), oldest first."""
+    wanted = None if status is None else check_status(status, tuple(SubscriberStatus))
+    with app.transaction() as session:
+        return [
+            Listed(s.subscriber_id, s.email, s.name, s.status, s.sections, s.timezone, s.send_hour)
+            for s in list_subscribers(session, wanted)
+        ]
 
 
 def purge(app: App, email: str) -> Removed:

@@ -1,7 +1,7 @@
 """Sending with Celery workers ([delivery] engine = "celery").
 
 `digest send` queues the due deliveries in batches: each batch's rows are leased to a token
-(status "queued") and the token and ids go to the broker as one task. A worker claims a
+(status queued) and the token and ids go to the broker as one task. A worker claims a
 batch's rows that are still queued under that token, or due (a killed worker's rows, once its
 lease is gone), and delivers them through the same courier as a local send. So a task run
 twice finds its rows taken or recorded and sends nothing again, and a queued batch whose task
@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from digest import broker
 from digest.config import Settings
+from digest.core.states import DeliveryStatus
 from digest.errors import DeliveryError
 from digest.service.app import App
 from digest.service.courier import (
@@ -131,7 +132,9 @@ class Worker:
         self.rate = _throttle(app.settings)
         self._couriers: dict[int, Courier] = {}
 
-    def deliver(self, edition_id: int, token: str, delivery_ids: list[int]) -> Counter[str]:
+    def deliver(
+        self, edition_id: int, token: str, delivery_ids: list[int]
+    ) -> Counter[DeliveryStatus]:
         """Deliver what is left to do of one batch; the outcomes this call recorded."""
         app = self.app
         courier = self._courier(edition_id)

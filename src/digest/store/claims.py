@@ -1,18 +1,18 @@
 """Claims on ledger rows: which sender may send a delivery, for how long, and the fenced
 record of its outcome.
 
-A sender claims rows by leasing them (status "sending", its owner name, an expiry) and keeps
+A sender claims rows by leasing them (status sending, its owner name, an expiry) and keeps
 the lease alive while it works (`renew`). Right before handing a message to the server it
 re-checks and extends its hold on that row (`hold`), so a row whose lease ran out and was
 taken by another sender is never sent by both; and every write that finishes a delivery is
-fenced on still holding the lease. Rows handed to a Celery task wait as "queued", leased to
+fenced on still holding the lease. Rows handed to a Celery task wait as queued, leased to
 the task's token, until a worker claims them with it.
 """
 
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.core.outcomes import Before
+from digest.core.states import LEASED_DELIVERIES, DeliveryStatus, SubscriberStatus
 from digest.store.tables import Delivery, Subscriber
 
 
@@ -53,11 +55,14 @@ def _claimable(edition_id: int, now: datetime) -> Any:
         Delivery.edition_id == edition_id,
         or_(
             and_(
-                Delivery.status == "pending",
+                Delivery.status == DeliveryStatus.PENDING,
                 or_(Delivery.release_at.is_(None), Delivery.release_at <= now),
             ),
-            and_(Delivery.status.in_(("deferred", "ambiguous")), Delivery.next_attempt_at <= now),
-            and_(Delivery.status.in_(("sending", "queued")), Delivery.lease_expires_at < now),
+            and_(
+                Delivery.status.in_((DeliveryStatus.DEFERRED, DeliveryStatus.AMBIGUOUS)),
+                Delivery.next_attempt_at <= now,
+            ),
+            and_(Delivery.status.in_(LEASED_DELIVERIES), Delivery.lease_expires_at < now),
         ),
     )
 
@@ -68,7 +73,7 @@ def expire_dead_leases(
     """Leases held by a process on this machine that no longer exists (killed, crashed) end
     now, so its unfinished rows can be resumed at once: of the whole edition (a full read,
     once per pass), or only `among` one batch's rows."""
-    held = and_(Delivery.edition_id == edition_id, Delivery.status == "sending")
+    held = and_(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENDING)
     if among is not None:
         held = and_(Delivery.delivery_id.in_(list(among)), held)
     owners = session.scalars(select(Delivery.lease_owner).where(held).distinct())
@@ -77,7 +82,7 @@ def expire_dead_leases(
         return 0
     result = session.execute(
         update(Delivery)
-        .where(Delivery.lease_owner.in_(dead), Delivery.status == "sending")
+        .where(Delivery.lease_owner.in_(dead), Delivery.status == DeliveryStatus.SENDING)
         .values(lease_expires_at=now - timedelta(seconds=1))
     )
     return result.rowcount or 0
@@ -96,15 +101,30 @@ class Claimed:
     subscriber_id: int
     email: str
     name: str
-    status: str
+    status: SubscriberStatus
     sections: list[str] | None
     secret: str
     # Taken over from a sender that stopped while handing it to the server.
     interrupted: bool
 
+    @property
+    def before(self) -> Before:
+        return Before(
+            self.attempts,
+            self.ambiguous_count,
+            self.local_failures,
+            self.first_attempt_at,
+            self.interrupted,
+        )
+
 
 def _lease(
-    session: Session, due: Any, owner: str, status: str, expires_at: datetime, limit: int
+    session: Session,
+    due: Any,
+    owner: str,
+    status: DeliveryStatus,
+    expires_at: datetime,
+    limit: int,
 ) -> None:
     ids = select(Delivery.delivery_id).where(due).order_by(Delivery.delivery_id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
@@ -143,10 +163,12 @@ def claim(
     if after:
         due = and_(Delivery.delivery_id > after, due)
     if token is not None:
-        due = or_(due, and_(Delivery.status == "queued", Delivery.lease_owner == token))
+        due = or_(
+            due, and_(Delivery.status == DeliveryStatus.QUEUED, Delivery.lease_owner == token)
+        )
     if among is not None:
         due = and_(Delivery.delivery_id.in_(list(among)), due)
-    _lease(session, due, owner, "sending", now + lease, limit)
+    _lease(session, due, owner, DeliveryStatus.SENDING, now + lease, limit)
     rows = session.execute(
         select(
             Delivery.delivery_id,
@@ -167,7 +189,7 @@ def claim(
         .where(
             Delivery.edition_id == edition_id,
             Delivery.lease_owner == owner,
-            Delivery.status == "sending",
+            Delivery.status == DeliveryStatus.SENDING,
         )
         .order_by(Delivery.delivery_id)
     )
@@ -201,13 +223,13 @@ def enqueue(
     if high is None:
         return [], None
     due = and_(Delivery.delivery_id.between(low, high), _claimable(edition_id, now))
-    _lease(session, due, token, "queued", now + lease, limit)
+    _lease(session, due, token, DeliveryStatus.QUEUED, now + lease, limit)
     query = (
         select(Delivery.delivery_id)
         .where(
             Delivery.delivery_id.between(low, high),
             Delivery.lease_owner == token,
-            Delivery.status == "queued",
+            Delivery.status == DeliveryStatus.QUEUED,
         )
         .order_by(Delivery.delivery_id)
     )
@@ -221,15 +243,15 @@ def requeue_abandoned(
     (a killed worker's): only leased rows are read, a few per live sender, never the edition."""
     due = and_(
         Delivery.edition_id == edition_id,
-        Delivery.status == "sending",
+        Delivery.status == DeliveryStatus.SENDING,
         Delivery.lease_expires_at < now,
     )
-    _lease(session, due, token, "queued", now + lease, limit)
+    _lease(session, due, token, DeliveryStatus.QUEUED, now + lease, limit)
     query = (
         select(Delivery.delivery_id)
         .where(
             Delivery.edition_id == edition_id,
-            Delivery.status == "queued",
+            Delivery.status == DeliveryStatus.QUEUED,
             Delivery.lease_owner == token,
         )
         .order_by(Delivery.delivery_id)
@@ -240,7 +262,7 @@ def requeue_abandoned(
 def _holding(table: Any) -> Any:
     return and_(
         table.c.lease_owner == bindparam("_owner"),
-        table.c.status == "sending",
+        table.c.status == DeliveryStatus.SENDING,
         table.c.lease_expires_at > bindparam("_now"),
     )
 
@@ -297,7 +319,7 @@ def _record_statement(columns: frozenset[str]) -> Any:
         .where(
             table.c.delivery_id == bindparam("_delivery_id"),
             table.c.lease_owner == bindparam("_owner"),
-            table.c.status == "sending",
+            table.c.status == DeliveryStatus.SENDING,
         )
         .values(
             {name: bindparam(name) for name in sorted(columns)}
@@ -311,11 +333,14 @@ def _record_statement(columns: frozenset[str]) -> Any:
     )
 
 
-def record(db: Session | Connection, delivery_id: int, owner: str, **values: Any) -> bool:
-    """Finish (or reschedule) a delivery, only if `owner` still holds its lease. One Core
-    statement, so on an autocommit connection it is one round trip to the database."""
-    statement = _record_statement(frozenset(values))
-    result = db.execute(statement, {**values, "_delivery_id": delivery_id, "_owner": owner})
+def record(
+    db: Session | Connection, delivery_id: int, owner: str, columns: Mapping[str, object]
+) -> bool:
+    """Finish (or reschedule) a delivery with an outcome's `columns`, only if `owner` still
+    holds its lease. One Core statement, so on an autocommit connection it is one round trip
+    to the database."""
+    statement = _record_statement(frozenset(columns))
+    result = db.execute(statement, {**columns, "_delivery_id": delivery_id, "_owner": owner})
     return result.rowcount == 1
 
 
@@ -328,8 +353,13 @@ def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:
             .where(
                 Delivery.delivery_id.in_(ids),
                 Delivery.lease_owner == owner,
-                Delivery.status.in_(("sending", "queued")),
+                Delivery.status.in_(LEASED_DELIVERIES),
             )
-            .values(status="pending", lease_owner=None, lease_expires_at=None, in_flight_since=None)
+            .values(
+                status=DeliveryStatus.PENDING,
+                lease_owner=None,
+                lease_expires_at=None,
+                in_flight_since=None,
+            )
             .execution_options(synchronize_session=False)
         )

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from digest.core.states import PUBLISHED_EDITIONS, EditionStatus
 from digest.store.tables import EditionEvent, EditionOverride, EditionRow
 
 
@@ -107,7 +108,7 @@ def list_editions(session: Session) -> Sequence[EditionRow]:
 
 
 def recent_editions(
-    session: Session, name: str, status: str, days: int = 3
+    session: Session, name: str, status: EditionStatus, days: int = 3
 ) -> Sequence[EditionRow]:
     """The last few editions in `status`, newest first."""
     query = (
@@ -121,7 +122,7 @@ def recent_editions(
 
 def editions_sending(session: Session) -> list[int]:
     """The ids of every edition whose deliveries are under way."""
-    query = select(EditionRow.edition_id).where(EditionRow.status == "sending")
+    query = select(EditionRow.edition_id).where(EditionRow.status == EditionStatus.SENDING)
     return list(session.scalars(query))
 
 
@@ -129,7 +130,7 @@ def sent_editions(session: Session, limit: int) -> Sequence[EditionRow]:
     """Editions that went out (or are going out), newest first: the public archive."""
     query = (
         select(EditionRow)
-        .where(EditionRow.status.in_(("sending", "sent")))
+        .where(EditionRow.status.in_(PUBLISHED_EDITIONS))
         .order_by(EditionRow.day.desc(), EditionRow.name)
         .limit(limit)
     )

@@ -11,34 +11,27 @@ from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, t
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.store.tables import Delivery, EditionRow, Subscriber
-
-STATES = (
-    "pending",
-    "queued",
-    "sending",
-    "sent",
-    "deferred",
-    "failed",
-    "suppressed",
-    "ambiguous",
-    "expired",
-    "quarantined",
+from digest.core.states import (
+    LEASED_DELIVERIES,
+    LIVE_DELIVERIES,
+    DeliveryStatus,
+    SubscriberStatus,
 )
+from digest.store.tables import Delivery, EditionRow, Subscriber
 
 
 def in_progress() -> Any:
     """Deliveries a run may still act on: everything but the final states and the ambiguous
     ones held for an editor's decision (those have no next attempt)."""
     return or_(
-        Delivery.status.in_(("pending", "queued", "sending", "deferred")),
-        and_(Delivery.status == "ambiguous", Delivery.next_attempt_at.is_not(None)),
+        Delivery.status.in_(LIVE_DELIVERIES),
+        and_(Delivery.status == DeliveryStatus.AMBIGUOUS, Delivery.next_attempt_at.is_not(None)),
     )
 
 
 def held_for_decision() -> Any:
     """Ambiguous deliveries that wait for `digest resend`: the server may have the message."""
-    return and_(Delivery.status == "ambiguous", Delivery.next_attempt_at.is_(None))
+    return and_(Delivery.status == DeliveryStatus.AMBIGUOUS, Delivery.next_attempt_at.is_(None))
 
 
 def possibly_twice() -> Any:
@@ -46,7 +39,7 @@ def possibly_twice() -> Any:
     accepted, or with two such attempts."""
     return or_(
         Delivery.ambiguous_count >= 2,
-        and_(Delivery.ambiguous_count >= 1, Delivery.status == "sent"),
+        and_(Delivery.ambiguous_count >= 1, Delivery.status == DeliveryStatus.SENT),
     )
 
 
@@ -69,13 +62,13 @@ def materialise(
     rows = select(
         literal(edition.edition_id),
         Subscriber.subscriber_id,
-        literal("pending"),
+        literal(DeliveryStatus.PENDING, Delivery.status.type),
         literal(prefix) + cast(Subscriber.subscriber_id, String) + literal(suffix),
         literal(0),
         literal(0),
         literal(0),
         literal(now, Delivery.created_at.type),
-    ).where(Subscriber.status == "active")
+    ).where(Subscriber.status == SubscriberStatus.ACTIVE)
     columns = [
         Delivery.edition_id,
         Delivery.subscriber_id,
@@ -112,7 +105,7 @@ def schedule_local_hours(
     zone = func.coalesce(Subscriber.timezone, default_timezone)
     pairs = session.execute(
         select(zone, Subscriber.send_hour)
-        .where(Subscriber.status == "active", Subscriber.send_hour.is_not(None))
+        .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.send_hour.is_not(None))
         .distinct()
     ).all()
     held = 0
@@ -124,7 +117,7 @@ def schedule_local_hours(
             update(Delivery)
             .where(
                 Delivery.edition_id == edition.edition_id,
-                Delivery.status == "pending",
+                Delivery.status == DeliveryStatus.PENDING,
                 Delivery.subscriber_id.in_(chosen.scalar_subquery()),
             )
             .values(release_at=release(timezone, hour))
@@ -134,7 +127,9 @@ def schedule_local_hours(
     return held
 
 
-def mark_subscriber(session: Session, subscriber_id: int, status: str, now: datetime) -> None:
+def mark_subscriber(
+    session: Session, subscriber_id: int, status: SubscriberStatus, now: datetime
+) -> None:
     session.execute(
         update(Subscriber)
         .where(Subscriber.subscriber_id == subscriber_id)
@@ -165,7 +160,7 @@ def ensure_delivery(
             Delivery(
                 edition_id=edition.edition_id,
                 subscriber_id=subscriber_id,
-                status="pending",
+                status=DeliveryStatus.PENDING,
                 message_id=message_id,
                 attempts=0,
                 ambiguous_count=0,
@@ -190,9 +185,9 @@ def reset(
     else:
         query = query.where(Delivery.status.in_(states))
     result = session.execute(
-        query.where(Delivery.status.not_in(("sending", "queued")))
+        query.where(Delivery.status.not_in(LEASED_DELIVERIES))
         .values(
-            status="pending",
+            status=DeliveryStatus.PENDING,
             attempts=0,
             local_failures=0,
             reason=None,

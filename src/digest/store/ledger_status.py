@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.store.ledger import STATES, held_for_decision, in_progress, possibly_twice
+from digest.core.states import NOT_DELIVERED, DeliveryStatus
+from digest.store.ledger import held_for_decision, in_progress, possibly_twice
 from digest.store.tables import Delivery, Subscriber
 
 
-def counts(session: Session, edition_id: int) -> dict[str, int]:
+def counts(session: Session, edition_id: int) -> dict[DeliveryStatus, int]:
     query = (
         select(Delivery.status, func.count())
         .where(Delivery.edition_id == edition_id)
         .group_by(Delivery.status)
     )
     found = dict(session.execute(query).all())
-    return {state: found.get(state, 0) for state in STATES}
+    return {state: found.get(state, 0) for state in DeliveryStatus}
 
 
 def unfinished(session: Session, edition_id: int) -> bool:
@@ -36,7 +37,7 @@ class WorkerProgress:
     """What one sender (a `digest send` run, or a Celery worker process) did for an edition."""
 
     owner: str
-    counts: dict[str, int]
+    counts: dict[DeliveryStatus, int]
     in_flight: int
 
 
@@ -49,10 +50,10 @@ def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress
     ).all()
     holding = session.execute(
         select(Delivery.lease_owner, func.count())
-        .where(Delivery.edition_id == edition_id, Delivery.status == "sending")
+        .where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENDING)
         .group_by(Delivery.lease_owner)
     ).all()
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[DeliveryStatus, int]] = {}
     for owner, status, n in done:
         counts.setdefault(owner, {})[status] = n
     flight = {owner: n for owner, n in holding if owner}
@@ -82,7 +83,7 @@ def failures(session: Session, edition_id: int) -> Sequence[Failure]:
         .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
         .where(
             Delivery.edition_id == edition_id,
-            Delivery.status.in_(("deferred", "failed", "ambiguous", "expired", "quarantined")),
+            Delivery.status.in_(NOT_DELIVERED),
         )
         .order_by(Delivery.delivery_id)
     )

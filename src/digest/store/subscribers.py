@@ -10,6 +10,7 @@ from sqlalchemy import String, bindparam, cast, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.core.states import SubscriberStatus
 from digest.errors import SubscriberError
 from digest.store.tables import Delivery, Subscriber
 
@@ -30,7 +31,7 @@ class Known:
     """An address already stored, read in bulk to sort an import into new, changed and same."""
 
     subscriber_id: int
-    status: str
+    status: SubscriberStatus
     profile: Profile
 
 
@@ -41,7 +42,7 @@ def add_subscriber(
     sections: list[str] | None,
     now: datetime,
     *,
-    status: str = "active",
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
     timezone: str | None = None,
     send_hour: int | None = None,
 ) -> tuple[Subscriber, bool]:
@@ -72,7 +73,9 @@ def find_subscriber(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email == email))
 
 
-def list_subscribers(session: Session, status: str | None = None) -> Sequence[Subscriber]:
+def list_subscribers(
+    session: Session, status: SubscriberStatus | None = None
+) -> Sequence[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.subscriber_id)
     if status is not None:
         query = query.where(Subscriber.status == status)
@@ -135,7 +138,10 @@ _UPDATE_PROFILE = (
 
 
 def insert_subscribers(
-    session: Session, rows: Sequence[tuple[str, Profile]], status: str, now: datetime
+    session: Session,
+    rows: Sequence[tuple[str, Profile]],
+    status: SubscriberStatus,
+    now: datetime,
 ) -> None:
     """Insert new addresses in one executemany: no ORM objects, so thousands take milliseconds."""
     if not rows:
@@ -184,7 +190,7 @@ def active_choices(session: Session) -> Iterator[tuple[str, list[str] | None]]:
     """(email, chosen sections) of every active subscriber, streamed in pages."""
     query = (
         select(Subscriber.email, Subscriber.sections)
-        .where(Subscriber.status == "active")
+        .where(Subscriber.status == SubscriberStatus.ACTIVE)
         .order_by(Subscriber.subscriber_id)
         .execution_options(yield_per=2000)
     )
@@ -195,7 +201,9 @@ def section_choices(session: Session) -> set[tuple[str, ...] | None]:
     """The distinct section sets active subscribers chose (None: all sections)."""
     # JSON has no equality on PostgreSQL; its text form does, and is the same for equal lists.
     query = (
-        select(cast(Subscriber.sections, String)).where(Subscriber.status == "active").distinct()
+        select(cast(Subscriber.sections, String))
+        .where(Subscriber.status == SubscriberStatus.ACTIVE)
+        .distinct()
     )
     choices = (json.loads(text) if text else None for text in session.scalars(query))
     return {tuple(sorted(c)) if c else None for c in choices}

@@ -1,7 +1,8 @@
 """Typed table definitions; the migrations under `alembic/` are the only way they are created."""
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from digest.core.articles import MAX_ETAG, MAX_HTTP_DATE, MAX_LINK, MAX_NAME, MAX_TITLE
+from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
 
 # Stable constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -49,6 +51,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class Status(TypeDecorator[S]):
+    """A state stored as its plain string value and read back as its enum; writing a value
+    the enum does not know fails before it reaches the database."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, states: type[S]) -> None:
+        super().__init__()
+        self.states = states
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.states(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> S | None:
+        return None if value is None else self.states(value)
 
 
 class Base(DeclarativeBase):
@@ -114,13 +137,18 @@ class ArticleVector(Base):
     lead_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+MAX_SUBSCRIBER_NAME = 200
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
 
     subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    name: Mapped[str] = mapped_column(String(MAX_SUBSCRIBER_NAME), default="")
+    status: Mapped[SubscriberStatus] = mapped_column(
+        Status(SubscriberStatus), default=SubscriberStatus.ACTIVE
+    )
     sections: Mapped[list[str] | None]
     timezone: Mapped[str | None] = mapped_column(String(64))
     send_hour: Mapped[int | None]
@@ -138,8 +166,7 @@ class EditionRow(Base):
     edition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     day: Mapped[date] = mapped_column(Date)
-    # frozen, sending, sent, or skipped (an empty day under the "skip" policy).
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[EditionStatus] = mapped_column(Status(EditionStatus))
     skip_reason: Mapped[str | None] = mapped_column(Text)
     content: Mapped[dict[str, Any]]
     subject: Mapped[str] = mapped_column(String(500))
@@ -192,10 +219,8 @@ class EditionEvent(Base):
 class Delivery(Base):
     """One message of one edition to one subscriber: the ledger that prevents double sends.
 
-    States: pending, queued (handed to a Celery task, leased to its token), sending (leased to
-    one sender until lease_expires_at), sent, deferred (retry at next_attempt_at), failed,
-    suppressed, ambiguous (retried at next_attempt_at, or held for a decision without one),
-    expired, quarantined. Every state but sent, pending, queued and sending carries a reason.
+    Its states are `DeliveryStatus`; every state but sent, pending, queued and sending
+    carries a reason.
     """
 
     __tablename__ = "deliveries"
@@ -207,7 +232,9 @@ class Delivery(Base):
     delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.edition_id"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.subscriber_id"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Status(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
     message_id: Mapped[str] = mapped_column(String(320))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     ambiguous_count: Mapped[int] = mapped_column(Integer, default=0)
