@@ -116,7 +116,7 @@ class Daemon:
         if self._may_send():
             with self.busy:
                 tick = schedule.run_edition(edition, edition.now(), self._must_stop)
-            _event(f"edition {tick.action}", edition=tick.edition_key, detail=tick.detail)
+            _event(f"edition {tick.action}", edition=str(tick.edition_key), detail=tick.detail)
             day = retention.kept_from(edition)
             if day is not None:
                 start, pruned = retention.prune(edition, day)
@@ -128,7 +128,7 @@ class Daemon:
             try:
                 for edition in self.editions:
                     for tick in schedule.send_due(edition, edition.now(), self._must_stop):
-                        _event("deliveries", edition=tick.edition_key, detail=tick.detail)
+                        _event("deliveries", edition=str(tick.edition_key), detail=tick.detail)
             finally:
                 self.busy.release()
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.core.articles import MAX_LINK
+from digest.core.edition import EditionKey
 from digest.core.outcomes import RetryPolicy
 from digest.core.sections import SectionRule, terms_pattern
 from digest.resources import resource_path
@@ -91,6 +92,10 @@ class EditionSettings(_Table):
     empty_policy: Literal["skip", "quiet"] = "skip"
     stale_hours: float = Field(36.0, gt=0)
     require_approval: bool = False
+
+    def key(self, day: date) -> EditionKey:
+        """The key of this edition's issue of `day`."""
+        return EditionKey(self.name, day)
 
     @field_validator("subject")
     @classmethod

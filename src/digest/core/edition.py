@@ -9,6 +9,28 @@ from datetime import date, datetime
 from typing import Any
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class EditionKey:
+    """Which edition: its name and its day. Written `name:YYYY-MM-DD`, as commands and logs
+    show it."""
+
+    name: str
+    day: date
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.day.isoformat()}"
+
+    def message_id_around(self, domain: str) -> tuple[str, str]:
+        """What goes before and after the subscriber id in the Message-ID of a message of this
+        edition: derived from (edition, subscriber), a retried message is recognisably the
+        same one."""
+        return f"<{self.name}.{self.day:%Y%m%d}.", f"@{domain}>"
+
+    def message_id(self, subscriber_id: int, domain: str) -> str:
+        prefix, suffix = self.message_id_around(domain)
+        return f"{prefix}{subscriber_id}{suffix}"
+
+
 @dataclass(frozen=True, slots=True)
 class Duplicate:
     article_id: int

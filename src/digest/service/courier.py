@@ -33,7 +33,7 @@ from digest.errors import DeliveryError, MessageDeliveryError, RenderError
 from digest.service.app import App
 from digest.service.messages import Recipient, Variants, compose
 from digest.store import claims, ledger, ledger_status
-from digest.store.tables import EditionRow
+from digest.store.editions import StoredEdition, set_status
 from digest.transport import MaildirTransport, SmtpTransport, Transport
 
 # Maildir paths kept for the report (the demo prints them); a large run keeps the first few.
@@ -184,18 +184,18 @@ class Courier:
     def __init__(
         self,
         app: App,
-        row: EditionRow,
+        edition: StoredEdition,
         keeper: LeaseKeeper,
         rate: Throttle,
         progress: Progress = lambda outcome: None,
         should_stop: StopFlag = lambda: False,
     ) -> None:
-        self.app, self.row, self.keeper, self.rate = app, row, keeper, rate
+        self.app, self.edition, self.keeper, self.rate = app, edition, keeper, rate
         self.owner = keeper.owner
         self.progress, self.should_stop = progress, should_stop
         self.settings = app.settings.delivery
         self.policy = self.settings.retry_policy
-        self.variants = Variants(app, row)
+        self.variants = Variants(app, edition)
         self.rng = random.Random()
         self.locations: list[str] = []
         self._lock = threading.Lock()
@@ -267,7 +267,7 @@ class Courier:
             return Interrupted()
         recipient = Recipient(item.subscriber_id, item.email, item.name, item.secret)
         try:
-            composed = compose(self.app, self.row, template, recipient, self.variants.key)
+            composed = compose(self.app, self.edition, template, recipient, self.variants.key)
         except RenderError as exc:
             return NotBuilt(str(exc))
         self.rate.wait()
@@ -290,6 +290,4 @@ class Courier:
 def close_if_done(session: Session, edition_id: int) -> None:
     """Mark the edition sent once none of its deliveries may still be sent."""
     if not ledger_status.unfinished(session, edition_id):
-        edition = session.get(EditionRow, edition_id)
-        assert edition is not None
-        edition.status = EditionStatus.SENT
+        set_status(session, edition_id, EditionStatus.SENT)

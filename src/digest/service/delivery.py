@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from digest.core.edition import EditionKey
 from digest.core.schedule import local_instant
 from digest.core.states import RESENDABLE, DeliveryStatus, EditionStatus
 from digest.errors import EditionError
@@ -31,16 +32,16 @@ from digest.service.courier import (
     StopFlag,
     close_if_done,
 )
-from digest.service.editions import build, frozen_edition, require_approval
+from digest.service.editions import build, frozen_edition, require_approval, sendable
 from digest.service.messages import message_domain
 from digest.store import claims, ledger, ledger_status
+from digest.store.editions import StoredEdition, set_status
 from digest.store.subscribers import active_choices
-from digest.store.tables import EditionRow
 
 
 @dataclass(slots=True)
 class SendReport:
-    edition_key: str
+    edition_key: EditionKey
     skipped: str | None = None
     stopped: bool = False  # on request (SIGTERM, SIGINT): the rest waits for the next run
     queued: int = 0
@@ -59,22 +60,22 @@ class SendReport:
 
 
 def _deliver_here(
-    app: App, row: EditionRow, report: SendReport, progress: Progress, should_stop: StopFlag
+    app: App, edition: StoredEdition, report: SendReport, progress: Progress, should_stop: StopFlag
 ) -> None:
     """The local engine: lease due rows batch by batch and deliver them from this process."""
     settings = app.settings.delivery
     rate = RateLimit(settings.rate_per_second, settings.rate_per_hour)
     after = 0
     with LeaseKeeper(app, claims.new_owner()) as keeper, Channels(app) as channels:
-        courier = Courier(app, row, keeper, rate, progress, should_stop)
+        courier = Courier(app, edition, keeper, rate, progress, should_stop)
         report.locations = courier.locations
         while not should_stop():
             with app.transaction() as session:
                 if not after:  # at the start of each pass: it reads every row being sent
-                    claims.expire_dead_leases(session, row.edition_id, app.now())
+                    claims.expire_dead_leases(session, edition.edition_id, app.now())
                 claimed = claims.claim(
                     session,
-                    row.edition_id,
+                    edition.edition_id,
                     keeper.owner,
                     app.now(),
                     keeper.lease,
@@ -101,36 +102,38 @@ def send(
     left pending for the next run."""
     built = build(app, day)
     if built.status == EditionStatus.SKIPPED:
-        return SendReport(f"{built.edition.name}:{day}", skipped=built.skip_reason)
+        return SendReport(app.settings.edition.key(day), skipped=built.skip_reason)
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
-        if row.status == EditionStatus.FROZEN:
-            require_approval(app, row)
-        report = SendReport(edition_key=f"{row.name}:{day}")
-        report.queued = ledger.materialise(session, row, message_domain(app.settings), app.now())
+        edition = frozen_edition(session, app, day)
+        if edition.status == EditionStatus.FROZEN:
+            require_approval(app, edition)
+        report = SendReport(edition.key)
+        report.queued = ledger.materialise(
+            session, edition, message_domain(app.settings), app.now()
+        )
         if report.queued:
-            row.status = EditionStatus.SENDING
+            set_status(session, edition.edition_id, EditionStatus.SENDING)
             ledger.schedule_local_hours(
                 session,
-                row,
+                edition,
                 app.settings.edition.timezone,
                 lambda timezone, hour: local_instant(day, hour, timezone),
             )
-    require_passing(app, row)
+    require_passing(app, edition)
     try:
         if app.settings.delivery.engine == "celery":
             # Imported here: Celery and Redis add 0.2 s to every command that never uses them.
             from digest.service import workers
 
-            report.enqueued, report.batches = workers.enqueue(app, row, should_stop)
+            report.enqueued, report.batches = workers.enqueue(app, edition, should_stop)
         else:
-            _deliver_here(app, row, report, progress, should_stop)
+            _deliver_here(app, edition, report, progress, should_stop)
         report.stopped = should_stop()
     finally:
         with app.transaction() as session:
-            close_if_done(session, row.edition_id)
-            report.counts = ledger_status.counts(session, row.edition_id)
-            report.attention = ledger_status.attention(session, row.edition_id)
+            close_if_done(session, edition.edition_id)
+            report.counts = ledger_status.counts(session, edition.edition_id)
+            report.attention = ledger_status.attention(session, edition.edition_id)
     return report
 
 
@@ -145,9 +148,7 @@ class Planned:
 
 def dry_run(app: App, day: date) -> Iterator[Planned]:
     """Each active subscriber and the variant a send would give them; nothing is sent."""
-    built = build(app, day)
-    if built.status == EditionStatus.SKIPPED:
-        raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
+    built = sendable(app, day)
     available = tuple(s.key for s in built.edition.sections)
     with app.transaction() as session:
         for email, chosen in active_choices(session):
@@ -162,19 +163,19 @@ def edition_report(app: App, day: date) -> dict[str, Any]:
     """Counts per state, every delivery that did not (yet) succeed with its reason, how many
     wait for an editor's decision, and every reader who may hold two copies."""
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
+        edition = frozen_edition(session, app, day)
         return {
-            "edition": f"{row.name}:{day}",
-            "status": row.status,
-            "counts": ledger_status.counts(session, row.edition_id),
+            "edition": str(edition.key),
+            "status": edition.status,
+            "counts": ledger_status.counts(session, edition.edition_id),
             "failures": [
                 {"email": f.email, "state": f.state, "code": f.code, "reason": f.reason}
-                for f in ledger_status.failures(session, row.edition_id)
+                for f in ledger_status.failures(session, edition.edition_id)
             ],
-            "held": ledger_status.attention(session, row.edition_id).held,
+            "held": ledger_status.attention(session, edition.edition_id).held,
             "possible_duplicates": [
                 {"email": d.email, "state": d.state, "uncertain_attempts": d.uncertain}
-                for d in ledger_status.possible_duplicates(session, row.edition_id)
+                for d in ledger_status.possible_duplicates(session, edition.edition_id)
             ],
         }
 
@@ -183,15 +184,15 @@ def resend(app: App, day: date, *, failed: bool = False, to: str | None = None) 
     """Make deliveries pending again for the next `digest send`: every delivery that ended
     without a message (`failed`), or one subscriber's, even one already sent (`to`)."""
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
+        edition = frozen_edition(session, app, day)
         if to is not None:
             if not ledger.ensure_delivery(
-                session, row, to, message_domain(app.settings), app.now()
+                session, edition, to, message_domain(app.settings), app.now()
             ):
                 raise EditionError(f"no subscriber {to!r}")
-            return ledger.reset(session, row.edition_id, email=to)
+            return ledger.reset(session, edition.edition_id, email=to)
         states = RESENDABLE if failed else ()
-        count = ledger.reset(session, row.edition_id, states=states)
+        count = ledger.reset(session, edition.edition_id, states=states)
         if count:
-            row.status = EditionStatus.SENDING
+            set_status(session, edition.edition_id, EditionStatus.SENDING)
         return count

@@ -23,16 +23,19 @@ from digest.service.messages import (
 from digest.service.vectors import embed
 from digest.store.articles import articles_between, articles_by_id, list_articles
 from digest.store.editions import (
+    StoredEdition,
+    approve_edition,
     clear_override,
     events_for,
     find_edition,
     overrides_for,
     record_event,
+    save_edition,
     set_override,
     set_position,
 )
 from digest.store.ledger_status import has_deliveries
-from digest.store.tables import EditionEvent, EditionRow
+from digest.store.tables import EditionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,40 +96,45 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
     has started, so what subscribers receive never changes under them."""
     settings = app.settings
     renderer = Renderer(settings)
+    key = settings.edition.key(day)
     with app.transaction() as session:
-        row = find_edition(session, settings.edition.name, day)
-    if row is not None and not rebuild:
-        return _built(row, created=False)
+        stored = find_edition(session, key)
+    if stored is not None and not rebuild:
+        return _built(stored, created=False)
     # Articles stored before the model was in use get their headline vectors first, outside
     # the build's transaction: embedding takes seconds.
     embed(app, window=window_for(app, day))
     with app.transaction() as session:
-        row = find_edition(session, settings.edition.name, day)
-        if row is not None and not rebuild:  # built meanwhile by another process
-            return _built(row, created=False)
-        _refuse_once_sending(session, row)
+        stored = find_edition(session, key)
+        if stored is not None and not rebuild:  # built meanwhile by another process
+            return _built(stored, created=False)
+        _refuse_once_sending(session, stored)
         overrides = [
             Override(o.article_id, o.action, o.section, o.note, o.position)  # type: ignore[arg-type]
             for o in overrides_for(session, settings.edition.name, day)
         ]
         edition = _compose(app, session, window_for(app, day), day, overrides, trim=True)
-        if row is None:
-            row = EditionRow(name=edition.name, day=day)
-            session.add(row)
-        row.content, row.built_at, row.skip_reason = edition.to_dict(), app.now(), None
-        # An approval covers the content that was looked at, not whatever a rebuild makes.
-        row.approved_at = row.approved_by = None
         reason = _stale(edition, settings.edition.stale_hours)
         if edition.item_count == 0 and settings.edition.empty_policy == "skip":
             reason = f"no story for any section among {len(edition.dropped)} articles in the window"
         if reason is not None:
-            row.status, row.subject, row.html, row.text = EditionStatus.SKIPPED, "", "", ""
-            row.skip_reason = reason
-            return _built(row, created=True)
+            skipped = EditionStatus.SKIPPED
+            stored = save_edition(
+                session, key, skipped, edition.to_dict(), app.now(), skip_reason=reason
+            )
+            return _built(stored, created=True)
         edition, rendered = _fit(app, renderer, edition)
-        row.status, row.content = EditionStatus.FROZEN, edition.to_dict()
-        row.subject, row.html, row.text = rendered.subject, rendered.html, rendered.text
-        return _built(row, created=True)
+        stored = save_edition(
+            session,
+            key,
+            EditionStatus.FROZEN,
+            edition.to_dict(),
+            app.now(),
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+        )
+        return _built(stored, created=True)
 
 
 def _stale(edition: Edition, stale_hours: float) -> str | None:
@@ -147,31 +155,22 @@ def _stale(edition: Edition, stale_hours: float) -> str | None:
 def skip(app: App, day: date, reason: str) -> Built:
     """Record that the edition for `day` is skipped (too late to be news), unless it exists."""
     settings = app.settings
+    key = settings.edition.key(day)
     with app.transaction() as session:
-        row = find_edition(session, settings.edition.name, day)
-        if row is not None:
-            return _built(row, created=False)
+        stored = find_edition(session, key)
+        if stored is not None:
+            return _built(stored, created=False)
         window = window_for(app, day)
-        empty = Edition(settings.edition.name, day, settings.edition.timezone, *window, ())
-        row = EditionRow(
-            name=empty.name,
-            day=day,
-            status=EditionStatus.SKIPPED,
-            skip_reason=reason,
-            content=empty.to_dict(),
-            built_at=app.now(),
-            subject="",
-            html="",
-            text="",
+        empty = Edition(key.name, day, settings.edition.timezone, *window, ())
+        stored = save_edition(
+            session, key, EditionStatus.SKIPPED, empty.to_dict(), app.now(), skip_reason=reason
         )
-        session.add(row)
-        return _built(row, created=True)
+        return _built(stored, created=True)
 
 
-def _built(row: EditionRow, created: bool) -> Built:
-    edition = Edition.from_dict(row.content)
-    html_bytes = Rendered(row.subject, row.html, row.text).html_bytes
-    return Built(edition, row.status, created, html_bytes, row.skip_reason)
+def _built(stored: StoredEdition, created: bool) -> Built:
+    html_bytes = Rendered(stored.subject, stored.html, stored.text).html_bytes
+    return Built(stored.edition(), stored.status, created, html_bytes, stored.skip_reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +214,9 @@ def analyse(app: App, since: datetime, until: datetime, trim: bool) -> Edition:
     return edition
 
 
-def _refuse_once_sending(session: Session, row: EditionRow | None) -> None:
-    if row is not None and has_deliveries(session, row.edition_id):
-        raise EditionError(f"edition {row.name}:{row.day} is being sent; it can no longer change")
+def _refuse_once_sending(session: Session, stored: StoredEdition | None) -> None:
+    if stored is not None and has_deliveries(session, stored.edition_id):
+        raise EditionError(f"edition {stored.key} is being sent; it can no longer change")
 
 
 DECISIONS = ("pin", "drop", "move")
@@ -244,8 +243,7 @@ def decide(
     with app.transaction() as session:
         if not articles_by_id(session, [article_id]):
             raise EditionError(f"no stored article with id {article_id}")
-        row = find_edition(session, settings.edition.name, day)
-        _refuse_once_sending(session, row)
+        _refuse_once_sending(session, find_edition(session, settings.edition.key(day)))
         name = settings.edition.name
         set_override(session, name, day, article_id, action, section, note, app.now())
         detail = _joined(f"to {section}" if section else "", note)
@@ -257,7 +255,7 @@ def forget(app: App, day: date, article_id: int, *, actor: str) -> Built:
     """Undo every editor's decision on an article (pin, drop, move, place), then rebuild."""
     name = app.settings.edition.name
     with app.transaction() as session:
-        _refuse_once_sending(session, find_edition(session, name, day))
+        _refuse_once_sending(session, find_edition(session, app.settings.edition.key(day)))
         if not clear_override(session, name, day, article_id):
             raise EditionError(f"no editor's decision on article {article_id} to undo")
         record_event(session, name, day, app.now(), actor, "undo", "", article_id)
@@ -269,15 +267,15 @@ def reorder(app: App, day: date, article_id: int, offset: int, *, actor: str) ->
     of the section keeps the place it now has, so later rebuilds show the editor's order."""
     name = app.settings.edition.name
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
-        _refuse_once_sending(session, row)
-        edition = Edition.from_dict(row.content)
+        stored = frozen_edition(session, app, day)
+        _refuse_once_sending(session, stored)
+        edition = stored.edition()
         section = next(
             (s for s in edition.sections if any(i.article_id == article_id for i in s.items)),
             None,
         )
         if section is None:
-            raise EditionError(f"article {article_id} is not in edition {name}:{day}")
+            raise EditionError(f"article {article_id} is not in edition {stored.key}")
         order = [i.article_id for i in section.items]
         start = order.index(article_id)
         end = min(max(start + offset, 0), len(order) - 1)
@@ -297,25 +295,25 @@ def rebuild(app: App, day: date, *, actor: str) -> Built:
     return built
 
 
-def approve(app: App, day: date, *, actor: str) -> EditionRow:
+def approve(app: App, day: date, *, actor: str) -> StoredEdition:
     """Approve the frozen edition for sending, as it is now."""
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
-        if row.status == EditionStatus.SKIPPED:
-            raise EditionError(f"edition {row.name}:{day} was skipped: {row.skip_reason}")
-        if row.approved_at is None:
-            row.approved_at, row.approved_by = app.now(), actor
-            record_event(session, row.name, day, app.now(), actor, "approve", "")
-        return row
+        stored = sendable_edition(session, app, day)
+        approved = approve_edition(session, stored.edition_id, actor, app.now())
+        if approved is None:
+            return stored
+        record_event(session, stored.name, day, app.now(), actor, "approve", "")
+        return approved
 
 
-def require_approval(app: App, row: EditionRow) -> None:
+def require_approval(app: App, stored: StoredEdition) -> None:
     """Refuse to start sending an edition nobody approved, when the settings ask for approval."""
-    if app.settings.edition.require_approval and row.approved_at is None:
+    if app.settings.edition.require_approval and stored.approved_at is None:
+        day = stored.day
         raise NotApprovedError(
-            f"edition {row.name}:{row.day} is not approved: approve it with "
-            f"'digest edition approve --date {row.day}' or in the studio "
-            f"('digest preview --date {row.day} --serve')"
+            f"edition {stored.key} is not approved: approve it with "
+            f"'digest edition approve --date {day}' or in the studio "
+            f"('digest preview --date {day} --serve')"
         )
 
 
@@ -329,13 +327,29 @@ def _joined(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def frozen_edition(session: Session, app: App, day: date) -> EditionRow:
-    row = find_edition(session, app.settings.edition.name, day)
-    if row is None:
-        raise EditionError(
-            f"no edition {app.settings.edition.name}:{day} yet: run 'digest build --date {day}'"
-        )
-    return row
+def sendable(app: App, day: date) -> Built:
+    """The edition of `day`, built if need be; refused if it was skipped."""
+    built = build(app, day)
+    if built.status == EditionStatus.SKIPPED:
+        key = app.settings.edition.key(day)
+        raise EditionError(f"edition {key} was skipped: {built.skip_reason}")
+    return built
+
+
+def sendable_edition(session: Session, app: App, day: date) -> StoredEdition:
+    """The frozen edition of `day`; refused if there is none yet, or it was skipped."""
+    stored = frozen_edition(session, app, day)
+    if stored.status == EditionStatus.SKIPPED:
+        raise EditionError(f"edition {stored.key} was skipped: {stored.skip_reason}")
+    return stored
+
+
+def frozen_edition(session: Session, app: App, day: date) -> StoredEdition:
+    key = app.settings.edition.key(day)
+    stored = find_edition(session, key)
+    if stored is None:
+        raise EditionError(f"no edition {key} yet: run 'digest build --date {day}'")
+    return stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,15 +361,13 @@ class PreviewFiles:
 
 def preview(app: App, day: date, out: Path) -> PreviewFiles:
     """Write the frozen edition as a reader would get it: HTML, text and a complete .eml."""
-    built = build(app, day)
-    if built.status == EditionStatus.SKIPPED:
-        raise EditionError(f"edition {built.edition.name}:{day} was skipped: {built.skip_reason}")
+    built = sendable(app, day)
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
-        rendered = Rendered(row.subject, row.html, row.text)
-        template = message_template(app, row, rendered)
-        composed = compose(app, row, template, PREVIEW_RECIPIENT, dkim_key(app.settings))
-        html, text = rendered.personalise(slot_values_for(app, row, PREVIEW_RECIPIENT))
+        stored = frozen_edition(session, app, day)
+        rendered = Rendered(stored.subject, stored.html, stored.text)
+        template = message_template(app, stored, rendered)
+        composed = compose(app, stored, template, PREVIEW_RECIPIENT, dkim_key(app.settings))
+        html, text = rendered.personalise(slot_values_for(app, stored, PREVIEW_RECIPIENT))
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{built.edition.name}-{day}"
     files = PreviewFiles(out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml")

@@ -4,15 +4,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.config import Settings
-from digest.core.edition import Edition
 from digest.core.links import link_token
 from digest.errors import ConfigError, RenderError
 from digest.mime import Mailbox, MessageTemplate, QpBody
 from digest.render import Rendered, Renderer, slot_values
 from digest.service.app import App
 from digest.signing import DkimKey, private_key
-from digest.store import ledger
-from digest.store.tables import EditionRow
+from digest.store.editions import StoredEdition
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +31,6 @@ class Composed:
 
     raw: bytes
     sender: str
-
-
-def message_id(app: App, edition: EditionRow, subscriber_id: int) -> str:
-    """The Message-ID the ledger gives this (edition, subscriber)."""
-    prefix, suffix = ledger.message_id_around(edition, message_domain(app.settings))
-    return f"{prefix}{subscriber_id}{suffix}"
 
 
 def message_domain(settings: Settings) -> str:
@@ -81,7 +73,7 @@ def subscriber_link(settings: Settings, purpose: str, subscriber_id: int, secret
     return base + subscriber_path(settings, purpose, subscriber_id, secret)
 
 
-def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict[str, str]:
+def slot_values_for(app: App, edition: StoredEdition, recipient: Recipient) -> dict[str, str]:
     """The recipient's personal values: greeting, address and signed links."""
     settings, who = app.settings, (recipient.subscriber_id, recipient.secret)
     base = str(settings.web.base_url).rstrip("/")
@@ -94,7 +86,7 @@ def slot_values_for(app: App, edition: EditionRow, recipient: Recipient) -> dict
     }
 
 
-def message_template(app: App, edition: EditionRow, rendered: Rendered) -> MessageTemplate:
+def message_template(app: App, edition: StoredEdition, rendered: Rendered) -> MessageTemplate:
     """What every recipient of this variant shares, encoded once."""
     settings = app.settings
     sender = settings.sender
@@ -111,7 +103,7 @@ def message_template(app: App, edition: EditionRow, rendered: Rendered) -> Messa
 
 def compose(
     app: App,
-    edition: EditionRow,
+    edition: StoredEdition,
     template: MessageTemplate,
     recipient: Recipient,
     key: DkimKey | None = None,
@@ -120,7 +112,7 @@ def compose(
     plain, escaped = slot_values(slot_values_for(app, edition, recipient))
     raw = template.message(
         Mailbox(recipient.name, recipient.email),
-        message_id(app, edition, recipient.subscriber_id),
+        edition.key.message_id(recipient.subscriber_id, message_domain(app.settings)),
         plain["unsubscribe_url"],
         app.now(),
         plain,
@@ -133,12 +125,12 @@ def compose(
 class Variants:
     """Each variant (set of sections) of one edition, rendered and encoded once, on first use."""
 
-    def __init__(self, app: App, row: EditionRow) -> None:
-        self._app, self._row = app, row
+    def __init__(self, app: App, stored: StoredEdition) -> None:
+        self._app, self._stored = app, stored
         self._renderer = Renderer(app.settings)
-        self._edition = Edition.from_dict(row.content)
+        self._edition = stored.edition()
         self._all = frozenset(s.key for s in self._edition.sections)
-        self._rendered = {self._all: Rendered(row.subject, row.html, row.text)}
+        self._rendered = {self._all: Rendered(stored.subject, stored.html, stored.text)}
         self._templates: dict[frozenset[str], MessageTemplate] = {}
         self.key = dkim_key(app.settings)
 
@@ -170,5 +162,5 @@ class Variants:
         if wanted is None or rendered is None:
             return None
         if wanted not in self._templates:
-            self._templates[wanted] = message_template(self._app, self._row, rendered)
+            self._templates[wanted] = message_template(self._app, self._stored, rendered)
         return self._templates[wanted]

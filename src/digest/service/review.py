@@ -19,7 +19,7 @@ from digest.mime import Mailbox
 from digest.render import Rendered, slot_values
 from digest.service.app import App
 from digest.service.courier import transport_for
-from digest.service.editions import frozen_edition
+from digest.service.editions import sendable_edition
 from digest.service.messages import (
     PREVIEW_RECIPIENT,
     Recipient,
@@ -31,9 +31,14 @@ from digest.service.messages import (
 )
 from digest.service.subscribers import normalise_address
 from digest.store import ledger_status
-from digest.store.editions import find_edition, list_editions, overrides_for, record_event
+from digest.store.editions import (
+    StoredEdition,
+    find_edition,
+    list_editions,
+    overrides_for,
+    record_event,
+)
 from digest.store.subscribers import find_subscriber, list_subscribers, section_choices
-from digest.store.tables import EditionRow
 
 # Gmail shows "[Message clipped]" past about this much HTML, hiding the footer and its
 # unsubscribe link.
@@ -65,12 +70,9 @@ class Proof:
         return self.html_bytes > GMAIL_CLIP_BYTES
 
 
-def _row(app: App, day: date) -> EditionRow:
+def _sendable(app: App, day: date) -> StoredEdition:
     with app.transaction() as session:
-        row = frozen_edition(session, app, day)
-    if row.status == EditionStatus.SKIPPED:
-        raise EditionError(f"edition {row.name}:{day} was skipped: {row.skip_reason}")
-    return row
+        return sendable_edition(session, app, day)
 
 
 def _recipient(app: App, email: str) -> tuple[Recipient, list[str] | None]:
@@ -86,8 +88,8 @@ def proof(
 ) -> Proof:
     """The message of the frozen edition for `sections` (None: all), or exactly the one
     `as_subscriber` would get (their sections, name and signed links)."""
-    row = _row(app, day)
-    variants = Variants(app, row)
+    stored = _sendable(app, day)
+    variants = Variants(app, stored)
     recipient = PREVIEW_RECIPIENT
     if as_subscriber:
         recipient, sections = _recipient(app, as_subscriber)
@@ -95,8 +97,8 @@ def proof(
     template = variants.template(sections)
     if rendered is None or template is None:
         raise EditionError(f"none of the sections {', '.join(sections or [])} has a story today")
-    composed = compose(app, row, template, recipient, variants.key)
-    html, text = rendered.personalise(slot_values_for(app, row, recipient))
+    composed = compose(app, stored, template, recipient, variants.key)
+    html, text = rendered.personalise(slot_values_for(app, stored, recipient))
     chosen = variants.keys(sections)
     return Proof(chosen, recipient.email, composed.raw, html, text)
 
@@ -121,15 +123,15 @@ def send_test(
     delivery: the ledger does not see it, and its personal links lead nowhere, so nobody can
     be unsubscribed from a forwarded test."""
     address = normalise_address(address)
-    row = _row(app, day)
-    variants = Variants(app, row)
+    stored = _sendable(app, day)
+    variants = Variants(app, stored)
     rendered = variants.for_sections(sections)
     if rendered is None:
         raise EditionError(f"none of the sections {', '.join(sections or [])} has a story today")
     marked = Rendered(f"[TEST] {rendered.subject}", rendered.html, rendered.text)
-    template = message_template(app, row, marked)
+    template = message_template(app, stored, marked)
     reader = Recipient(PREVIEW_RECIPIENT.subscriber_id, address, "", PREVIEW_RECIPIENT.secret)
-    plain, escaped = slot_values(slot_values_for(app, row, reader))
+    plain, escaped = slot_values(slot_values_for(app, stored, reader))
     raw = template.message(
         Mailbox("", address),
         make_msgid("test", message_domain(app.settings)),
@@ -144,7 +146,9 @@ def send_test(
         where = channel.send(raw, sender, app.settings.delivery.redirect_to or address)
     label = "+".join(variants.keys(sections)) or "all sections"
     with app.transaction() as session:
-        record_event(session, row.name, day, app.now(), actor, "test-send", f"{address} ({label})")
+        record_event(
+            session, stored.name, day, app.now(), actor, "test-send", f"{address} ({label})"
+        )
     return where
 
 
@@ -181,7 +185,7 @@ def spam_check(raw: bytes) -> SpamVerdict | None:
 class EditionState:
     """An edition as the studio shows it: the frozen row, editors' decisions, deliveries."""
 
-    row: EditionRow
+    row: StoredEdition
     edition: Edition
     decisions: dict[int, str]  # article id -> pin, drop or move
     deliveries: dict[DeliveryStatus, int]
@@ -207,13 +211,13 @@ def edition_state(app: App, day: date) -> EditionState | None:
     """The frozen edition of `day` and what the studio shows beside it; None before a build."""
     name = app.settings.edition.name
     with app.transaction() as session:
-        row = find_edition(session, name, day)
+        row = find_edition(session, app.settings.edition.key(day))
         if row is None:
             return None
         decisions = {o.article_id: o.action for o in overrides_for(session, name, day)}
         counts = ledger_status.counts(session, row.edition_id)
     required = app.settings.edition.require_approval
-    return EditionState(row, Edition.from_dict(row.content), decisions, counts, required)
+    return EditionState(row, row.edition(), decisions, counts, required)
 
 
 def overview(app: App, days: int = 60) -> list[EditionState]:

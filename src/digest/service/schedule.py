@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from digest.core.edition import EditionKey
 from digest.core.schedule import late_run
 from digest.core.states import EditionStatus, TickAction
 from digest.errors import EditionError, NotApprovedError
@@ -22,7 +23,7 @@ from digest.store.editions import find_edition, recent_editions
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    edition_key: str
+    edition_key: EditionKey
     action: TickAction
     detail: str
 
@@ -102,10 +103,10 @@ def run_edition(app: App, now: datetime, should_stop: delivery.StopFlag) -> Tick
     sent (what is due of it); nothing happens twice."""
     slot = latest_slot(app, now)
     day = _day(app, slot)
-    key = f"{app.settings.edition.name}:{day}"
+    key = app.settings.edition.key(day)
     with app.transaction() as session:
-        row = find_edition(session, app.settings.edition.name, day)
-        status = row.status if row else None
+        stored = find_edition(session, key)
+        status = stored.status if stored else None
     if status in (EditionStatus.SENT, EditionStatus.SKIPPED):
         return Tick(key, TickAction.DONE, f"already {status}")
     feeds_note = ""

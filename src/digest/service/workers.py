@@ -29,14 +29,13 @@ from digest.service.courier import (
     close_if_done,
 )
 from digest.store import claims
-from digest.store.editions import editions_sending
-from digest.store.tables import EditionRow
+from digest.store.editions import StoredEdition, editions_sending, get_edition
 
 # Editions whose variants a worker keeps rendered (several may be sending at once).
 KEEP_EDITIONS = 4
 
 
-def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]:
+def enqueue(app: App, edition: StoredEdition, should_stop: StopFlag) -> tuple[int, int]:
     """Queue every due delivery of the edition as tasks of `batch_size`; returns how many
     deliveries and tasks. A batch is committed before it is published, so a worker never
     looks for rows that are not yet queued."""
@@ -44,7 +43,7 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
     lease = timedelta(seconds=settings.celery.visibility_timeout)
     queued = batches = 0
     with app.transaction() as session:
-        claims.expire_dead_leases(session, row.edition_id, app.now())
+        claims.expire_dead_leases(session, edition.edition_id, app.now())
     publisher = broker.Publisher(settings.celery)
     after: int | None = 0
     try:
@@ -53,7 +52,7 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
             with app.transaction() as session:
                 ids, after = claims.enqueue(
                     session,
-                    row.edition_id,
+                    edition.edition_id,
                     token,
                     app.now(),
                     lease,
@@ -61,7 +60,7 @@ def enqueue(app: App, row: EditionRow, should_stop: StopFlag) -> tuple[int, int]
                     after,
                 )
             if ids:
-                _publish(app, publisher, row.edition_id, token, ids)
+                _publish(app, publisher, edition.edition_id, token, ids)
                 queued, batches = queued + len(ids), batches + 1
     finally:
         publisher.close()
@@ -159,12 +158,12 @@ class Worker:
     def _courier(self, edition_id: int) -> Courier:
         if edition_id not in self._couriers:
             with self.app.transaction() as session:
-                row = session.get(EditionRow, edition_id)
-            if row is None:
+                edition = get_edition(session, edition_id)
+            if edition is None:
                 raise DeliveryError(f"no edition with id {edition_id} in the database")
             while len(self._couriers) >= KEEP_EDITIONS:
                 del self._couriers[next(iter(self._couriers))]
-            self._couriers[edition_id] = Courier(self.app, row, self.keeper, self.rate)
+            self._couriers[edition_id] = Courier(self.app, edition, self.keeper, self.rate)
         return self._couriers[edition_id]
 
     def close(self) -> None:

@@ -1,17 +1,125 @@
-"""Frozen editions, editors' decisions on them, and the record of what editors did."""
+"""Frozen editions, editors' decisions on them, and the record of what editors did.
 
-from collections.abc import Sequence
+Editions go upstairs as `StoredEdition` values, never as rows: what an edition says can only
+change through the functions here.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from digest.core.edition import Edition, EditionKey
 from digest.core.states import PUBLISHED_EDITIONS, EditionStatus
 from digest.store.tables import EditionEvent, EditionOverride, EditionRow
 
 
-def find_edition(session: Session, name: str, day: date) -> EditionRow | None:
-    return session.scalar(select(EditionRow).where(EditionRow.name == name, EditionRow.day == day))
+@dataclass(frozen=True, slots=True)
+class StoredEdition:
+    """An edition as stored: the chosen stories (`content`, the JSON form of an `Edition`) and
+    the rendered email, exactly as they go out."""
+
+    edition_id: int
+    key: EditionKey
+    status: EditionStatus
+    skip_reason: str | None
+    content: Mapping[str, Any]
+    subject: str
+    html: str
+    text: str
+    built_at: datetime
+    # Who approved exactly this content, when approval is required; a rebuild clears it.
+    approved_at: datetime | None
+    approved_by: str | None
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    @property
+    def day(self) -> date:
+        return self.key.day
+
+    def edition(self) -> Edition:
+        return Edition.from_dict(self.content)
+
+
+def _stored(row: EditionRow) -> StoredEdition:
+    return StoredEdition(
+        row.edition_id,
+        EditionKey(row.name, row.day),
+        row.status,
+        row.skip_reason,
+        row.content,
+        row.subject,
+        row.html,
+        row.text,
+        row.built_at,
+        row.approved_at,
+        row.approved_by,
+    )
+
+
+def _row(session: Session, key: EditionKey) -> EditionRow | None:
+    query = select(EditionRow).where(EditionRow.name == key.name, EditionRow.day == key.day)
+    return session.scalar(query)
+
+
+def find_edition(session: Session, key: EditionKey) -> StoredEdition | None:
+    row = _row(session, key)
+    return None if row is None else _stored(row)
+
+
+def get_edition(session: Session, edition_id: int) -> StoredEdition | None:
+    row = session.get(EditionRow, edition_id)
+    return None if row is None else _stored(row)
+
+
+def save_edition(
+    session: Session,
+    key: EditionKey,
+    status: EditionStatus,
+    content: Mapping[str, Any],
+    now: datetime,
+    *,
+    subject: str = "",
+    html: str = "",
+    text: str = "",
+    skip_reason: str | None = None,
+) -> StoredEdition:
+    """Store the edition of `key`, replacing what was built before. An approval covers the
+    content that was looked at, not whatever a rebuild makes, so it is cleared."""
+    row = _row(session, key)
+    if row is None:
+        row = EditionRow(name=key.name, day=key.day)
+        session.add(row)
+    row.status, row.content, row.skip_reason, row.built_at = status, dict(content), skip_reason, now
+    row.subject, row.html, row.text = subject, html, text
+    row.approved_at = row.approved_by = None
+    session.flush()
+    return _stored(row)
+
+
+def set_status(session: Session, edition_id: int, status: EditionStatus) -> None:
+    session.execute(
+        update(EditionRow).where(EditionRow.edition_id == edition_id).values(status=status)
+    )
+
+
+def approve_edition(
+    session: Session, edition_id: int, actor: str, now: datetime
+) -> StoredEdition | None:
+    """Record `actor`'s approval of the edition as it is now, unless it has one: the edition
+    as approved, or None when it was approved already."""
+    row = session.get(EditionRow, edition_id)
+    if row is None or row.approved_at is not None:
+        return None
+    row.approved_at, row.approved_by = now, actor
+    session.flush()
+    return _stored(row)
 
 
 def overrides_for(session: Session, name: str, day: date) -> Sequence[EditionOverride]:
@@ -102,14 +210,14 @@ def events_for(session: Session, name: str, day: date) -> Sequence[EditionEvent]
     return session.scalars(query.order_by(EditionEvent.event_id.desc())).all()
 
 
-def list_editions(session: Session) -> Sequence[EditionRow]:
+def list_editions(session: Session) -> list[StoredEdition]:
     query = select(EditionRow).order_by(EditionRow.day.desc(), EditionRow.name)
-    return session.scalars(query).all()
+    return [_stored(row) for row in session.scalars(query)]
 
 
 def recent_editions(
     session: Session, name: str, status: EditionStatus, days: int = 3
-) -> Sequence[EditionRow]:
+) -> list[StoredEdition]:
     """The last few editions in `status`, newest first."""
     query = (
         select(EditionRow)
@@ -117,7 +225,7 @@ def recent_editions(
         .order_by(EditionRow.day.desc())
         .limit(days)
     )
-    return session.scalars(query).all()
+    return [_stored(row) for row in session.scalars(query)]
 
 
 def editions_sending(session: Session) -> list[int]:
@@ -126,7 +234,7 @@ def editions_sending(session: Session) -> list[int]:
     return list(session.scalars(query))
 
 
-def sent_editions(session: Session, limit: int) -> Sequence[EditionRow]:
+def sent_editions(session: Session, limit: int) -> list[StoredEdition]:
     """Editions that went out (or are going out), newest first: the public archive."""
     query = (
         select(EditionRow)
@@ -134,4 +242,4 @@ def sent_editions(session: Session, limit: int) -> Sequence[EditionRow]:
         .order_by(EditionRow.day.desc(), EditionRow.name)
         .limit(limit)
     )
-    return session.scalars(query).all()
+    return [_stored(row) for row in session.scalars(query)]

@@ -17,7 +17,8 @@ from digest.core.states import (
     DeliveryStatus,
     SubscriberStatus,
 )
-from digest.store.tables import Delivery, EditionRow, Subscriber
+from digest.store.editions import StoredEdition
+from digest.store.tables import Delivery, Subscriber
 
 
 def in_progress() -> Any:
@@ -43,14 +44,8 @@ def possibly_twice() -> Any:
     )
 
 
-def message_id_around(edition: EditionRow, domain: str) -> tuple[str, str]:
-    """What goes before and after the subscriber id in the Message-ID of a message of
-    `edition`: derived from (edition, subscriber), a retried message is recognisably the same."""
-    return f"<{edition.name}.{edition.day:%Y%m%d}.", f"@{domain}>"
-
-
 def materialise(
-    session: Session, edition: EditionRow, message_id_domain: str, now: datetime
+    session: Session, edition: StoredEdition, message_id_domain: str, now: datetime
 ) -> int:
     """One pending row per active subscriber, in one statement (no subscriber is loaded into
     memory). Runs once per edition: a second call, or a racing sender, adds nothing."""
@@ -58,7 +53,7 @@ def materialise(
         select(Delivery.delivery_id).where(Delivery.edition_id == edition.edition_id).limit(1)
     ):
         return 0
-    prefix, suffix = message_id_around(edition, message_id_domain)
+    prefix, suffix = edition.key.message_id_around(message_id_domain)
     rows = select(
         literal(edition.edition_id),
         Subscriber.subscriber_id,
@@ -96,7 +91,7 @@ def materialise(
 
 def schedule_local_hours(
     session: Session,
-    edition: EditionRow,
+    edition: StoredEdition,
     default_timezone: str,
     release: Callable[[str, int], datetime],
 ) -> int:
@@ -139,7 +134,7 @@ def mark_subscriber(
 
 
 def ensure_delivery(
-    session: Session, edition: EditionRow, email: str, message_id_domain: str, now: datetime
+    session: Session, edition: StoredEdition, email: str, message_id_domain: str, now: datetime
 ) -> bool:
     """Make sure `email` has a delivery row for `edition` (an editor may send to a subscriber
     who joined after the edition was first sent). False when there is no such subscriber."""
@@ -154,7 +149,7 @@ def ensure_delivery(
         )
     )
     if exists is None:
-        prefix, suffix = message_id_around(edition, message_id_domain)
+        prefix, suffix = edition.key.message_id_around(message_id_domain)
         message_id = f"{prefix}{subscriber_id}{suffix}"
         session.add(
             Delivery(
