@@ -16,7 +16,7 @@ from kombu.exceptions import KombuError
 from kombu.utils.url import maybe_sanitize_url
 
 from digest.config import CelerySettings
-from digest.errors import ConfigError, DeliveryError
+from digest.errors import ConfigError, SendingError
 
 TASK = "digest.deliver_batch"
 REDIS_SCHEMES = ("redis://", "rediss://")
@@ -62,7 +62,7 @@ class Publisher:
                 TASK, args=[edition_id, token, list(delivery_ids)], queue=self._queue
             )
         except (KombuError, OSError) as exc:
-            raise DeliveryError(f"broker {self._where}: cannot enqueue: {exc}") from None
+            raise SendingError(f"broker {self._where}: cannot enqueue: {exc}") from None
 
     def close(self) -> None:
         self._app.close()
@@ -103,6 +103,6 @@ class SharedRateLimit:
         try:
             delay_us = int(self._next_slot(keys=[self._key], args=[self._interval_us]))
         except redis.RedisError as exc:
-            raise DeliveryError(f"rate limit at {self._where}: {exc}") from None
+            raise SendingError(f"rate limit at {self._where}: {exc}") from None
         if delay_us > 0:
             time.sleep(delay_us / 1e6)

@@ -46,7 +46,7 @@ class SubscriberError(DigestError):
     """A subscriber's address, name or choices are invalid."""
 
 
-class DeliveryError(DigestError):
+class SendingError(DigestError):
     """Sending cannot go on (authentication, TLS, the sender refused, the server unreachable):
     the run stops and the deliveries not yet attempted stay pending."""
 

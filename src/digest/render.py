@@ -203,7 +203,7 @@ class Renderer:
 
     def _context(self, edition: Edition, keys: Collection[str] | None) -> dict[str, Any]:
         zone = ZoneInfo(edition.timezone)
-        sections = [
+        sections: list[dict[str, Any]] = [
             {
                 "key": s.key,
                 "title": s.title,

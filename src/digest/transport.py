@@ -24,8 +24,8 @@ from typing import Protocol, Self
 from digest.config import SmtpSettings
 from digest.errors import (
     AmbiguousDeliveryError,
-    DeliveryError,
     PermanentDeliveryError,
+    SendingError,
     TemporaryDeliveryError,
 )
 
@@ -39,7 +39,7 @@ class Transport(Protocol):
     def __exit__(self, *exc: object) -> None: ...
     def send(self, raw: bytes, sender: str, recipient: str) -> str:
         """Hand over one message; returns where it went (a file path or the server's reply).
-        Raises a `MessageDeliveryError` for this message, or `DeliveryError` to stop."""
+        Raises a `MessageDeliveryError` for this message, or `SendingError` to stop."""
         ...
 
 
@@ -54,7 +54,7 @@ class MaildirTransport:
             self.folder.parent.mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.folder, create=True)
         except OSError as exc:
-            raise DeliveryError(f"cannot open the outbox {self.folder}: {exc.strerror}") from None
+            raise SendingError(f"cannot open the outbox {self.folder}: {exc.strerror}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -64,7 +64,7 @@ class MaildirTransport:
         try:
             key = self._box.add(raw)
         except OSError as exc:
-            raise DeliveryError(f"cannot write to the outbox {self.folder}: {exc}") from None
+            raise SendingError(f"cannot write to the outbox {self.folder}: {exc}") from None
         return str(self.folder / "new" / key)
 
 
@@ -121,7 +121,7 @@ def _refusal(phase: str, code: int, reply: bytes | str) -> Exception:
     if 400 <= code < 500:
         return TemporaryDeliveryError(reason, code, phase)
     if phase == "MAIL FROM":
-        return DeliveryError(f"the server refused the sender: {reason}")
+        return SendingError(f"the server refused the sender: {reason}")
     hard = phase == "RCPT TO" and (code in _HARD_BOUNCE_CODES or _text(reply).startswith("5.1."))
     return PermanentDeliveryError(reason, code, phase, hard_bounce=hard)
 
@@ -177,9 +177,9 @@ class SmtpTransport:
                 smtp.login(s.username, s.password.get_secret_value())
         except smtplib.SMTPAuthenticationError as exc:
             reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-            raise DeliveryError(f"{where}: login refused: {reply}") from None
+            raise SendingError(f"{where}: login refused: {reply}") from None
         except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
-            raise DeliveryError(f"{where}: TLS failed: {exc}") from None
+            raise SendingError(f"{where}: TLS failed: {exc}") from None
         except smtplib.SMTPResponseException as exc:
             self._unreachable += 1
             raise self._unreachable_or(exc.smtp_code, _text(exc.smtp_error)) from None
@@ -193,7 +193,7 @@ class SmtpTransport:
         s = self.settings
         text = f"SMTP {s.host}:{s.port}: cannot connect: {f'{code} ' if code else ''}{reason}"
         if self._unreachable >= UNREACHABLE_AFTER:
-            return DeliveryError(f"{text} ({self._unreachable} times in a row)")
+            return SendingError(f"{text} ({self._unreachable} times in a row)")
         return TemporaryDeliveryError(text, code, "connect")
 
     def send(self, raw: bytes, sender: str, recipient: str) -> str:
@@ -203,7 +203,7 @@ class SmtpTransport:
         smtp = self._smtp
         try:
             reply = self._transaction(smtp, raw, sender, recipient)
-        except (TemporaryDeliveryError, AmbiguousDeliveryError, DeliveryError):
+        except (TemporaryDeliveryError, AmbiguousDeliveryError, SendingError):
             self._close()  # the session's state is unknown: start the next message afresh
             raise
         except PermanentDeliveryError:

@@ -151,27 +151,25 @@ def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
     if day is not None:
         _edition_report(delivery.edition_report(app, day), day, as_json)
         return
-    records = [
-        {
-            "edition": summary.key,
-            "status": summary.status,
-            "stories": summary.stories,
-            "left_out": summary.left_out,
-            "counts": summary.counts,
-            "skip_reason": summary.skip_reason,
-        }
-        for summary in status.summaries(app)
-    ]
-    for r in records:
+    summaries = status.summaries(app)
+    for s in summaries:
         if as_json:
-            out.print(json.dumps(r))
+            record = {
+                "edition": str(s.key),
+                "status": s.status,
+                "stories": s.stories,
+                "left_out": s.left_out,
+                "counts": s.counts,
+                "skip_reason": s.skip_reason,
+            }
+            out.print(json.dumps(record))
             continue
-        note = f" ({r['skip_reason']})" if r["skip_reason"] else ""
+        note = f" ({s.skip_reason})" if s.skip_reason else ""
         out.print(
-            f"{r['edition']}  {r['status']}: {r['stories']} stories, {r['left_out']} left out; "
-            f"deliveries: {_states(r['counts'])}{note}"
+            f"{s.key}  {s.status}: {s.stories} stories, {s.left_out} left out; "
+            f"deliveries: {_states(s.counts)}{note}"
         )
-    if not records:
+    if not summaries:
         out.print("No editions yet.")
 
 

@@ -284,7 +284,7 @@ def _status_json(state: status.Status) -> dict[str, Any]:
         else None,
         "editions": [
             {
-                "edition": e.key,
+                "edition": str(e.key),
                 "day": e.day.isoformat(),
                 "status": e.status,
                 "built_at": e.built_at.isoformat(),

@@ -97,34 +97,32 @@ def articles() -> None:
 @click.pass_context
 def articles_list(ctx: click.Context, day: date | None, as_json: bool) -> None:
     """List stored articles and the sections they fall in."""
-    records = [
-        {
-            "id": found.article_id,
-            "title": found.title,
-            "source": found.source,
-            "url": found.url,
-            "published": found.published_at.isoformat() if found.published_at else None,
-            "sections": list(found.sections),
-        }
-        for found in editions.stored_articles(app_of(ctx), day)
-    ]
+    found = editions.stored_articles(app_of(ctx), day)
     if as_json:
-        for record in records:
+        for article in found:
+            record = {
+                "id": article.article_id,
+                "title": article.title,
+                "source": article.source,
+                "url": article.url,
+                "published": article.published_at.isoformat() if article.published_at else None,
+                "sections": list(article.sections),
+            }
             out.print(json.dumps(record, ensure_ascii=False))
         return
     table = Table("id", "published (UTC)", "source", "title", "url", "sections")
-    for r in records:
-        published = r["published"][:16].replace("T", " ") if r["published"] else "undated"
+    for article in found:
+        published = article.published_at
         table.add_row(
-            str(r["id"]),
-            published,
-            r["source"],
-            r["title"],
-            r["url"] or "",
-            ", ".join(r["sections"]),
+            str(article.article_id),
+            f"{published:%Y-%m-%d %H:%M}" if published else "undated",
+            article.source,
+            article.title,
+            article.url or "",
+            ", ".join(article.sections),
         )
     out.print(table)
-    out.print(f"{len(records)} article(s)")
+    out.print(f"{len(found)} article(s)")
 
 
 @articles.command("prune")

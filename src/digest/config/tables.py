@@ -3,6 +3,7 @@
 import tomllib
 from datetime import date, time
 from functools import cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -322,10 +323,7 @@ class WebSettings(_Table):
     link_secret: SecretStr = SecretStr("")
     public_subscribe: bool = False
     subscribe_per_hour: int = Field(5, ge=1, le=1000)
-    trusted_proxies: list[IPvAnyNetwork] = [
-        IPvAnyNetwork("127.0.0.1/32"),
-        IPvAnyNetwork("::1/128"),
-    ]
+    trusted_proxies: list[IPvAnyNetwork] = [ip_network("127.0.0.1/32"), ip_network("::1/128")]
 
 
 class IngestSettings(_Table):

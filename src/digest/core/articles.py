@@ -7,7 +7,8 @@ from digest.errors import IngestError
 
 # The longest value the store keeps in each field (its column sizes); longer input is refused.
 MAX_TITLE = 1000
-MAX_NAME = 500
+# An outlet's or an author's name (a subscriber's is `MAX_SUBSCRIBER_NAME`, in the store).
+MAX_ARTICLE_NAME = 500
 MAX_LINK = 2048
 # A source's HTTP validators (ETag, Last-Modified), kept for conditional fetches.
 MAX_ETAG = 500
@@ -49,8 +50,8 @@ class ParsedArticle:
     def __post_init__(self) -> None:
         limits = (
             ("title", self.title, MAX_TITLE),
-            ("source", self.source_name, MAX_NAME),
-            ("author", self.author, MAX_NAME),
+            ("source", self.source_name, MAX_ARTICLE_NAME),
+            ("author", self.author, MAX_ARTICLE_NAME),
             ("url", self.url, MAX_LINK),
             ("guid", self.guid, MAX_LINK),
         )

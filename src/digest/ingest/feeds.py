@@ -12,7 +12,7 @@ import dateparser
 import feedparser
 from feedparser.namespaces import mediarss
 
-from digest.core.articles import MAX_NAME, ParsedArticle
+from digest.core.articles import MAX_ARTICLE_NAME, ParsedArticle
 from digest.core.identity import safe_url
 from digest.core.text import one_line, shorten, squash_spaces
 from digest.errors import IngestError
@@ -49,7 +49,7 @@ def parse_feed(data: bytes, origin: str, max_depth: int, max_chars: int) -> Batc
         raise IngestError(f"{origin}: not a usable feed: {_describe(parsed.get('bozo_exception'))}")
     if not parsed.get("version") and not parsed.entries:
         raise IngestError(f"{origin}: not an RSS or Atom feed")
-    source = shorten(one_line(parsed.feed.get("title", "")) or origin, MAX_NAME)
+    source = shorten(one_line(parsed.feed.get("title", "")) or origin, MAX_ARTICLE_NAME)
     batch = Batch(origin=origin, kind="feed", title=source)
     language = str(parsed.feed.get("language", ""))
     declared = _declared_entities(data)
@@ -146,7 +146,7 @@ def _outlet(entry: Any, feed: str, title: str, max_depth: int) -> tuple[str, str
         if title.endswith(suffix) and len(title) > len(suffix):
             title = title[: -len(suffix)].rstrip()
             break
-    return shorten(outlet, MAX_NAME), title
+    return shorten(outlet, MAX_ARTICLE_NAME), title
 
 
 def _own_words(safe: str, text: str, title: str, outlet: str) -> str:

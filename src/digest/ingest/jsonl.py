@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from digest.core.articles import MAX_NAME, MAX_TITLE, ParsedArticle
+from digest.core.articles import MAX_ARTICLE_NAME, MAX_TITLE, ParsedArticle
 from digest.core.identity import safe_url
 from digest.core.text import clean_text, one_line, paragraphs
 from digest.errors import IngestError
@@ -26,7 +26,7 @@ class JsonArticle(BaseModel):
 
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     url: str = Field(min_length=1)
-    source: str = Field(min_length=1, max_length=MAX_NAME)
+    source: str = Field(min_length=1, max_length=MAX_ARTICLE_NAME)
     published: datetime | date
     text: str | None = None
     html: str | None = None

@@ -29,7 +29,7 @@ from digest.core.outcomes import (
     settle,
 )
 from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
-from digest.errors import DeliveryError, MessageDeliveryError, RenderError
+from digest.errors import MessageDeliveryError, RenderError, SendingError
 from digest.service.app import App
 from digest.service.messages import Recipient, Variants, compose
 from digest.store import claims, ledger, ledger_status
@@ -56,7 +56,7 @@ class Throttle(Protocol):
         ...
 
 
-class RateLimit:
+class LocalRateLimit:
     """At most `per_second` and `per_hour` messages across this process's connections
     (0: no limit)."""
 
@@ -199,13 +199,13 @@ class Courier:
         self.rng = random.Random()
         self.locations: list[str] = []
         self._lock = threading.Lock()
-        self._stop: DeliveryError | None = None
+        self._stop: SendingError | None = None
         self._outcomes: Counter[DeliveryStatus] = Counter()
 
     def deliver(
         self, claimed: Sequence[claims.Claimed], channels: Channels
     ) -> Counter[DeliveryStatus]:
-        """Deliver every claimed row over `channels`; the outcomes recorded. A `DeliveryError`
+        """Deliver every claimed row over `channels`; the outcomes recorded. A `SendingError`
         (the server unreachable, login refused) stops the batch: the rows not yet attempted
         are pending again, and the error is raised."""
         self._stop, self._outcomes = None, Counter()
@@ -226,7 +226,7 @@ class Courier:
             return
         try:
             happened = self._attempt(item, channels)
-        except DeliveryError as exc:
+        except SendingError as exc:
             with self._lock:
                 self._stop = self._stop or exc
             with self.app.transaction() as session:

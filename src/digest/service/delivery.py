@@ -27,8 +27,8 @@ from digest.service.courier import (
     Channels,
     Courier,
     LeaseKeeper,
+    LocalRateLimit,
     Progress,
-    RateLimit,
     StopFlag,
     close_if_done,
 )
@@ -64,7 +64,7 @@ def _deliver_here(
 ) -> None:
     """The local engine: lease due rows batch by batch and deliver them from this process."""
     settings = app.settings.delivery
-    rate = RateLimit(settings.rate_per_second, settings.rate_per_hour)
+    rate = LocalRateLimit(settings.rate_per_second, settings.rate_per_hour)
     after = 0
     with LeaseKeeper(app, claims.new_owner()) as keeper, Channels(app) as channels:
         courier = Courier(app, edition, keeper, rate, progress, should_stop)

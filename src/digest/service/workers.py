@@ -17,13 +17,13 @@ from datetime import timedelta
 from digest import broker
 from digest.config import Settings
 from digest.core.states import DeliveryStatus
-from digest.errors import DeliveryError
+from digest.errors import SendingError
 from digest.service.app import App
 from digest.service.courier import (
     Channels,
     Courier,
     LeaseKeeper,
-    RateLimit,
+    LocalRateLimit,
     StopFlag,
     Throttle,
     close_if_done,
@@ -73,7 +73,7 @@ def _publish(
     """Hand a committed batch to the broker; if it cannot take it, the rows are due again."""
     try:
         publisher.publish(edition_id, token, ids)
-    except DeliveryError:
+    except SendingError:
         with app.transaction() as session:
             claims.release(session, token, ids)
         raise
@@ -116,7 +116,7 @@ def requeue_abandoned(app: App) -> int:
 def _throttle(settings: Settings) -> Throttle:
     delivery = settings.delivery
     if not (delivery.rate_per_second or delivery.rate_per_hour):
-        return RateLimit(0, 0)
+        return LocalRateLimit(0, 0)
     return broker.SharedRateLimit(settings.celery, delivery.rate_per_second, delivery.rate_per_hour)
 
 
@@ -160,7 +160,7 @@ class Worker:
             with self.app.transaction() as session:
                 edition = get_edition(session, edition_id)
             if edition is None:
-                raise DeliveryError(f"no edition with id {edition_id} in the database")
+                raise SendingError(f"no edition with id {edition_id} in the database")
             while len(self._couriers) >= KEEP_EDITIONS:
                 del self._couriers[next(iter(self._couriers))]
             self._couriers[edition_id] = Courier(self.app, edition, self.keeper, self.rate)

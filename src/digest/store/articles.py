@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from digest.core.articles import MAX_NAME, Article, ParsedArticle
+from digest.core.articles import MAX_ARTICLE_NAME, Article, ParsedArticle
 from digest.core.identity import content_hash, dedup_key
 from digest.core.text import shorten
+from digest.store.db import changed
 from digest.store.tables import ArticleRow, ArticleVector, EditionOverride, Source
 
 # The opening of an article's text that can stand as its lead: the model reads far less.
@@ -30,7 +31,7 @@ def upsert_source(
 ) -> Source:
     source = session.scalar(select(Source).where(Source.source_key == source_key))
     # The title is a label, often the URL or path itself: a long one is shortened to fit.
-    label = shorten(title or source_key, MAX_NAME)
+    label = shorten(title or source_key, MAX_ARTICLE_NAME)
     if source is None:
         source = Source(source_key=source_key, kind=kind, title=label, created_at=now)
         session.add(source)
@@ -58,7 +59,7 @@ def record_source_error(session: Session, source_key: str, error: str, now: date
     was last read; a new one is known by its key until it is read."""
     source = session.scalar(select(Source).where(Source.source_key == source_key))
     if source is None:
-        label = shorten(source_key, MAX_NAME)
+        label = shorten(source_key, MAX_ARTICLE_NAME)
         source = Source(source_key=source_key, kind="unknown", title=label, created_at=now)
         session.add(source)
     source.failed_at, source.last_error = now, error
@@ -144,7 +145,7 @@ def in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(start <= _EFFECTIVE_AT, end > _EFFECTIVE_AT)
 
 
-def _in_window(start: datetime | None, end: datetime | None) -> Select[tuple[ArticleRow]]:
+def _in_window(start: datetime | None, end: datetime | None) -> Select[ArticleRow]:
     query = select(ArticleRow)
     if start is not None and end is not None:
         query = query.where(in_window(start, end))
@@ -156,7 +157,7 @@ def vector_from(model: str) -> ColumnElement[bool]:
     return and_(ArticleVector.article_id == ArticleRow.article_id, ArticleVector.model == model)
 
 
-def _with_vectors(session: Session, query: Select[tuple[ArticleRow]], model: str) -> list[Article]:
+def _with_vectors(session: Session, query: Select[ArticleRow], model: str) -> list[Article]:
     """The articles `query` selects, each with its vectors from `model`, if any."""
     if not model:
         return [_to_article(row) for row in session.scalars(query)]
@@ -203,7 +204,7 @@ def prune_articles(session: Session, before: datetime, dry_run: bool = False) ->
     kept = session.scalar(count.where(named)) or 0
     if dry_run:
         return Pruned((session.scalar(count) or 0) - kept, kept)
-    deleted = session.execute(delete(ArticleRow).where(old, ~named)).rowcount or 0
+    deleted = changed(session, delete(ArticleRow).where(old, ~named))
     return Pruned(deleted, kept)
 
 

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from digest.core.outcomes import Before
 from digest.core.states import LEASED_DELIVERIES, DeliveryStatus, SubscriberStatus
-from digest.store.tables import Delivery, Subscriber
+from digest.store.db import changed
+from digest.store.tables import Delivery, Subscriber, core_table
 
 
 def new_owner() -> str:
@@ -80,12 +81,12 @@ def expire_dead_leases(
     dead = [owner for owner in owners if owner and _owner_is_dead(owner)]
     if not dead:
         return 0
-    result = session.execute(
+    return changed(
+        session,
         update(Delivery)
         .where(Delivery.lease_owner.in_(dead), Delivery.status == DeliveryStatus.SENDING)
-        .values(lease_expires_at=now - timedelta(seconds=1))
+        .values(lease_expires_at=now - timedelta(seconds=1)),
     )
-    return result.rowcount or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,7 @@ def claim(
             Subscriber.status,
             Subscriber.sections,
             Subscriber.secret,
-            Delivery.in_flight_since.is_not(None),
+            Delivery.in_flight_since.is_not(None).label("interrupted"),
         )
         .join(Subscriber, Subscriber.subscriber_id == Delivery.subscriber_id)
         .where(
@@ -193,7 +194,7 @@ def claim(
         )
         .order_by(Delivery.delivery_id)
     )
-    return [Claimed(*row) for row in rows]
+    return [Claimed(**row._asdict()) for row in rows]
 
 
 def enqueue(
@@ -269,7 +270,7 @@ def _holding(table: Any) -> Any:
 
 @cache
 def _hold_statement() -> Any:
-    table = Delivery.__table__
+    table = core_table(Delivery)
     return (
         update(table)
         .where(table.c.delivery_id == bindparam("_delivery_id"), _holding(table))
@@ -284,12 +285,12 @@ def hold(
     lease, which now lasts `until` and marks the message in flight. False: the lease ran out
     and the row may be another sender's now, so this one must not send it."""
     values = {"_delivery_id": delivery_id, "_owner": owner, "_now": now, "_until": until}
-    return db.execute(_hold_statement(), values).rowcount == 1
+    return changed(db, _hold_statement(), values) == 1
 
 
 @cache
 def _renew_statement() -> Any:
-    table = Delivery.__table__
+    table = core_table(Delivery)
     return (
         update(table)
         .where(table.c.delivery_id.in_(bindparam("_ids", expanding=True)), _holding(table))
@@ -313,7 +314,7 @@ def renew(
 @cache
 def _record_statement(columns: frozenset[str]) -> Any:
     # Built once per set of columns: building and keying an UPDATE costs more than sending it.
-    table = Delivery.__table__
+    table = core_table(Delivery)
     return (
         update(table)
         .where(
@@ -340,8 +341,8 @@ def record(
     holds its lease. One Core statement, so on an autocommit connection it is one round trip
     to the database."""
     statement = _record_statement(frozenset(columns))
-    result = db.execute(statement, {**columns, "_delivery_id": delivery_id, "_owner": owner})
-    return result.rowcount == 1
+    values = {**columns, "_delivery_id": delivery_id, "_owner": owner}
+    return changed(db, statement, values) == 1
 
 
 def release(session: Session, owner: str, delivery_ids: Iterable[int]) -> None:

@@ -1,15 +1,15 @@
 """Engine, sessions and schema migrations."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -107,3 +107,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits at the end of the block, or rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def changed(
+    db: Session | Connection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> int:
+    """Run an INSERT, UPDATE or DELETE: how many rows it changed."""
+    result = cast(CursorResult[Any], db.execute(statement, params))
+    return result.rowcount or 0

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from digest.core.edition import Edition, EditionKey
 from digest.core.states import PUBLISHED_EDITIONS, EditionStatus
+from digest.store.db import changed
 from digest.store.tables import EditionEvent, EditionOverride, EditionRow
 
 
@@ -169,7 +170,7 @@ def clear_override(session: Session, name: str, day: date, article_id: int) -> b
         EditionOverride.day == day,
         EditionOverride.article_id == article_id,
     )
-    return bool(session.execute(query).rowcount)
+    return bool(changed(session, query))
 
 
 def _override(session: Session, name: str, day: date, article_id: int) -> EditionOverride | None:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.store.db import changed
 from digest.store.tables import SenderLease
 
 NAME = "sender"
@@ -25,21 +26,23 @@ class Holder:
 
 def acquire(session: Session, owner: str, now: datetime, ttl: timedelta) -> bool:
     """Renew the lease, or take it over once expired; True if `owner` holds it until now + ttl."""
-    renewed = session.execute(
+    renewed = changed(
+        session,
         update(SenderLease)
         .where(SenderLease.name == NAME, SenderLease.owner == owner)
         .values(expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if renewed.rowcount == 1:
+    if renewed == 1:
         return True
-    taken = session.execute(
+    taken = changed(
+        session,
         update(SenderLease)
         .where(SenderLease.name == NAME, SenderLease.expires_at < now)
         .values(owner=owner, acquired_at=now, expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if taken.rowcount == 1:
+    if taken == 1:
         return True
     if session.get(SenderLease, NAME) is not None:
         return False

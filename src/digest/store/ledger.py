@@ -7,7 +7,20 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +30,7 @@ from digest.core.states import (
     DeliveryStatus,
     SubscriberStatus,
 )
+from digest.store.db import changed
 from digest.store.editions import StoredEdition
 from digest.store.tables import Delivery, Subscriber
 
@@ -99,7 +113,7 @@ def schedule_local_hours(
     one UPDATE per distinct (timezone, hour), never one per subscriber."""
     zone = func.coalesce(Subscriber.timezone, default_timezone)
     pairs = session.execute(
-        select(zone, Subscriber.send_hour)
+        select(zone, type_coerce(Subscriber.send_hour, Integer))  # never NULL here
         .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.send_hour.is_not(None))
         .distinct()
     ).all()
@@ -108,7 +122,8 @@ def schedule_local_hours(
         chosen = select(Subscriber.subscriber_id).where(
             Subscriber.send_hour == hour, zone == timezone
         )
-        result = session.execute(
+        held += changed(
+            session,
             update(Delivery)
             .where(
                 Delivery.edition_id == edition.edition_id,
@@ -116,9 +131,8 @@ def schedule_local_hours(
                 Delivery.subscriber_id.in_(chosen.scalar_subquery()),
             )
             .values(release_at=release(timezone, hour))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        held += result.rowcount or 0
     return held
 
 
@@ -179,7 +193,8 @@ def reset(
         query = query.where(Delivery.subscriber_id == subscriber_id.scalar_subquery())
     else:
         query = query.where(Delivery.status.in_(states))
-    result = session.execute(
+    return changed(
+        session,
         query.where(Delivery.status.not_in(LEASED_DELIVERIES))
         .values(
             status=DeliveryStatus.PENDING,
@@ -191,6 +206,5 @@ def reset(
             first_attempt_at=None,
             sent_at=None,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount or 0

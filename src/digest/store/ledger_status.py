@@ -4,7 +4,7 @@ deliveries that failed or may yet fail, with their reasons."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from digest.core.states import NOT_DELIVERED, DeliveryStatus
@@ -44,7 +44,8 @@ class WorkerProgress:
 def progress_by_worker(session: Session, edition_id: int) -> list[WorkerProgress]:
     """Outcomes recorded by each sender, and the rows each holds right now."""
     done = session.execute(
-        select(Delivery.handled_by, Delivery.status, func.count())
+        # Only rows some sender handled: never NULL.
+        select(type_coerce(Delivery.handled_by, String), Delivery.status, func.count())
         .where(Delivery.edition_id == edition_id, Delivery.handled_by.is_not(None))
         .group_by(Delivery.handled_by, Delivery.status)
     ).all()

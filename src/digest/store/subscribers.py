@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from digest.core.states import SubscriberStatus
 from digest.errors import SubscriberError
-from digest.store.tables import Delivery, Subscriber
+from digest.store.tables import Delivery, Subscriber, core_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ def known_by_email(session: Session, emails: Collection[str]) -> dict[str, Known
 # Core statements on the table, not the ORM entity: the ORM leaves out None values, so rows
 # with and without a timezone would need different statements and the executemany would
 # break into thousands of single-row INSERTs.
-_TABLE = Subscriber.__table__
+_TABLE = core_table(Subscriber)
 _INSERT = insert(_TABLE)
 _UPDATE_PROFILE = (
     update(_TABLE)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from digest.core.articles import MAX_ETAG, MAX_HTTP_DATE, MAX_LINK, MAX_NAME, MAX_TITLE
+from digest.core.articles import MAX_ARTICLE_NAME, MAX_ETAG, MAX_HTTP_DATE, MAX_LINK, MAX_TITLE
 from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
 
 # Stable constraint names keep migrations identical on SQLite and PostgreSQL.
@@ -87,7 +88,7 @@ class Source(Base):
     source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_key: Mapped[str] = mapped_column(String(MAX_LINK), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str] = mapped_column(String(MAX_NAME))
+    title: Mapped[str] = mapped_column(String(MAX_ARTICLE_NAME))
     etag: Mapped[str | None] = mapped_column(String(MAX_ETAG))
     last_modified: Mapped[str | None] = mapped_column(String(MAX_HTTP_DATE))
     # The last time it was read; when the last attempt failed since (None: it did not), and why
@@ -105,11 +106,11 @@ class ArticleRow(Base):
     article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.source_id"))
-    source_name: Mapped[str] = mapped_column(String(MAX_NAME))
+    source_name: Mapped[str] = mapped_column(String(MAX_ARTICLE_NAME))
     url: Mapped[str | None] = mapped_column(String(MAX_LINK))
     guid: Mapped[str | None] = mapped_column(String(MAX_LINK))
     title: Mapped[str] = mapped_column(String(MAX_TITLE))
-    author: Mapped[str | None] = mapped_column(String(MAX_NAME))
+    author: Mapped[str | None] = mapped_column(String(MAX_ARTICLE_NAME))
     summary: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text)
     html: Mapped[str] = mapped_column(Text)
@@ -137,6 +138,7 @@ class ArticleVector(Base):
     lead_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+# It goes into the To header of every message.
 MAX_SUBSCRIBER_NAME = 200
 
 
@@ -266,3 +268,9 @@ class SenderLease(Base):
     owner: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+def core_table(model: type[Base]) -> Table:
+    """A model's table, for Core statements that skip the ORM's bookkeeping: those built once
+    and run per message, or per thousand rows."""
+    return cast(Table, model.__table__)
