@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests alembic bench
 	$(BIN)/ruff format --check src tests alembic bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Real tools some tests drive: SpamAssassin and Chromium (Debian packages). Installed when
 # missing and we may (root with apt-get); otherwise those tests skip locally, and fail in CI.

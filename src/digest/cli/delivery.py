@@ -143,7 +143,7 @@ def held_note(held: int, day: date) -> str:
 
 @cli.command("report")
 @click.option("--date", "day", type=DAY, help="One edition: counts per state and the failures.")
-@click.option("--json", "as_json", is_flag=True, help="JSON (see the README).")
+@click.option("--json", "as_json", is_flag=True, help="JSON (its fields: docs/architecture.md).")
 @click.pass_context
 def report_cmd(ctx: click.Context, day: date | None, as_json: bool) -> None:
     """Show editions and deliveries (one edition's with --date)."""

@@ -28,7 +28,12 @@ from digest.service import checks, editions
 @click.option("--since", type=Moment(), help="Ad-hoc build from this date or time (not frozen).")
 @click.option("--until", type=Moment(), help="Ad-hoc build up to the end of this date or time.")
 @click.option("--no-trim", is_flag=True, help="Ad-hoc build without quotas or size budget.")
-@click.option("--json", "as_json", is_flag=True, help="Print the edition as JSON (see README).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the edition as JSON (its form: docs/architecture.md).",
+)
 @click.pass_context
 def build_cmd(
     ctx: click.Context,

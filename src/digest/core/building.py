@@ -22,6 +22,7 @@ from digest.core.edition import (
 )
 from digest.core.ranking import RankingRules, rank_story
 from digest.core.sections import Classification, SectionRule, classify, terms_pattern
+from digest.core.states import Decision
 from digest.core.text import summarize
 
 UTC = ZoneInfo("UTC")
@@ -58,7 +59,7 @@ class Override:
     size budget, `drop` leaves it out, `move` only places it (in `section`, at `position`)."""
 
     article_id: int
-    action: Literal["pin", "drop", "move"]
+    action: Decision
     section: str | None = None
     note: str = ""
     position: int | None = None  # 0-based place in its section, set by reordering
@@ -119,10 +120,12 @@ def build_edition(
     candidates: list[_Candidate] = []
     for article in sorted(articles, key=lambda a: (a.published_at, a.article_id)):
         decision = decisions.get(article.article_id)
-        if not start <= article.published_at < end and not (decision and decision.action == "pin"):
+        if not start <= article.published_at < end and not (
+            decision and decision.action == Decision.PIN
+        ):
             dropped.append(_drop(article, OUTSIDE, "published outside the edition window"))
             continue
-        if decision and decision.action == "drop":
+        if decision and decision.action == Decision.DROP:
             dropped.append(_drop(article, EDITOR, decision.note or "dropped by an editor"))
             continue
         verdict = classify(article.title, article.text, rules.sections, article.summary, off_topic)
@@ -130,7 +133,7 @@ def build_edition(
         if section is None or section not in by_key:
             dropped.append(_drop(article, NO_SECTION, _no_section_detail(verdict, by_key)))
             continue
-        pinned = decision is not None and decision.action == "pin"
+        pinned = decision is not None and decision.action == Decision.PIN
         moved = decision is not None and decision.section not in (None, verdict.primary)
         candidates.append(_Candidate(article, verdict, section, pinned, moved))
     stories = cluster(

@@ -88,7 +88,7 @@ class Edition:
         return sum(len(s.items) for s in self.sections)
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON form (see the README); `from_dict` reads it back unchanged."""
+        """The documented JSON form (docs/architecture.md); `from_dict` reads it back unchanged."""
         return {
             "name": self.name,
             "date": self.day.isoformat() if self.day else None,

@@ -94,6 +94,17 @@ class EditionStatus(StrEnum):
 PUBLISHED_EDITIONS = (EditionStatus.SENDING, EditionStatus.SENT)
 
 
+class Decision(StrEnum):
+    """An editor's decision on one article of an edition."""
+
+    # Kept past quotas and the size budget.
+    PIN = "pin"
+    # Left out.
+    DROP = "drop"
+    # Only placed: in another section, or at another place in its own.
+    MOVE = "move"
+
+
 class TickAction(StrEnum):
     """What one tick of the scheduler did for an edition."""
 

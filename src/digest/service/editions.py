@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from digest.core.building import Override, build_edition, edition_window, trim_to_budget
 from digest.core.edition import Edition
 from digest.core.sections import classify, terms_pattern
-from digest.core.states import EditionStatus
+from digest.core.states import Decision, EditionStatus
 from digest.errors import EditionError, NotApprovedError
 from digest.render import Rendered, Renderer
 from digest.service.app import App
@@ -64,7 +64,7 @@ def _compose(
     model = settings.clustering.model
     articles = articles_between(session, *window, model)
     # A pinned article from outside the window is still the editor's choice.
-    missing = {o.article_id for o in overrides if o.action == "pin"} - {
+    missing = {o.article_id for o in overrides if o.action == Decision.PIN} - {
         a.article_id for a in articles
     }
     articles += articles_by_id(session, missing, model)
@@ -110,7 +110,7 @@ def build(app: App, day: date, rebuild: bool = False) -> Built:
             return _built(stored, created=False)
         _refuse_once_sending(session, stored)
         overrides = [
-            Override(o.article_id, o.action, o.section, o.note, o.position)  # type: ignore[arg-type]
+            Override(o.article_id, o.action, o.section, o.note, o.position)
             for o in overrides_for(session, settings.edition.name, day)
         ]
         edition = _compose(app, session, window_for(app, day), day, overrides, trim=True)
@@ -219,9 +219,6 @@ def _refuse_once_sending(session: Session, stored: StoredEdition | None) -> None
         raise EditionError(f"edition {stored.key} is being sent; it can no longer change")
 
 
-DECISIONS = ("pin", "drop", "move")
-
-
 def decide(
     app: App,
     day: date,
@@ -234,18 +231,19 @@ def decide(
 ) -> Built:
     """Record an editor's pin, drop or move of an article, then rebuild the edition with it."""
     settings = app.settings
-    if action not in DECISIONS:
-        raise EditionError(f"unknown decision {action!r}; expected {', '.join(DECISIONS)}")
+    if action not in tuple(Decision):
+        raise EditionError(f"unknown decision {action!r}; expected {', '.join(Decision)}")
+    decision = Decision(action)
     if section is not None and section not in {s.key for s in settings.sections}:
         raise EditionError(f"unknown section {section!r}")
-    if action == "move" and section is None:
+    if decision == Decision.MOVE and section is None:
         raise EditionError("a move needs the section to move the article to")
     with app.transaction() as session:
         if not articles_by_id(session, [article_id]):
             raise EditionError(f"no stored article with id {article_id}")
         _refuse_once_sending(session, find_edition(session, settings.edition.key(day)))
         name = settings.edition.name
-        set_override(session, name, day, article_id, action, section, note, app.now())
+        set_override(session, name, day, article_id, decision, section, note, app.now())
         detail = _joined(f"to {section}" if section else "", note)
         record_event(session, name, day, app.now(), actor, action, detail, article_id)
     return build(app, day, rebuild=True)

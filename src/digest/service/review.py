@@ -13,7 +13,7 @@ from datetime import date
 from email.utils import make_msgid
 
 from digest.core.edition import Edition
-from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
+from digest.core.states import Decision, DeliveryStatus, EditionStatus, SubscriberStatus
 from digest.errors import EditionError
 from digest.mime import Mailbox
 from digest.render import Rendered, slot_values
@@ -187,7 +187,7 @@ class EditionState:
 
     row: StoredEdition
     edition: Edition
-    decisions: dict[int, str]  # article id -> pin, drop or move
+    decisions: dict[int, Decision]  # by article id
     deliveries: dict[DeliveryStatus, int]
     approval_required: bool
 

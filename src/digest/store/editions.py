@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from digest.core.edition import Edition, EditionKey
-from digest.core.states import PUBLISHED_EDITIONS, EditionStatus
+from digest.core.states import PUBLISHED_EDITIONS, Decision, EditionStatus
 from digest.store.db import changed
 from digest.store.tables import EditionEvent, EditionOverride, EditionRow
 
@@ -133,7 +133,7 @@ def set_override(
     name: str,
     day: date,
     article_id: int,
-    action: str,
+    action: Decision,
     section: str | None,
     note: str,
     now: datetime,
@@ -156,7 +156,7 @@ def set_position(
     """Give an article a place in its section, keeping any other decision on it."""
     override = _override(session, name, day, article_id)
     if override is None:
-        override = EditionOverride(name=name, day=day, article_id=article_id, action="move")
+        override = EditionOverride(name=name, day=day, article_id=article_id, action=Decision.MOVE)
         override.section, override.note = None, ""
         session.add(override)
     override.position, override.created_at = position, now

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from digest.core.articles import MAX_ARTICLE_NAME, MAX_ETAG, MAX_HTTP_DATE, MAX_LINK, MAX_TITLE
-from digest.core.states import DeliveryStatus, EditionStatus, SubscriberStatus
+from digest.core.states import Decision, DeliveryStatus, EditionStatus, SubscriberStatus
 
 # Stable constraint names keep migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -61,11 +61,11 @@ class Status(TypeDecorator[S]):
     """A state stored as its plain string value and read back as its enum; writing a value
     the enum does not know fails before it reaches the database."""
 
-    impl = String(16)
+    impl = String
     cache_ok = True
 
-    def __init__(self, states: type[S]) -> None:
-        super().__init__()
+    def __init__(self, states: type[S], length: int = 16) -> None:
+        super().__init__(length)
         self.states = states
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
@@ -194,7 +194,7 @@ class EditionOverride(Base):
     name: Mapped[str] = mapped_column(String(100))
     day: Mapped[date] = mapped_column(Date)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.article_id"))
-    action: Mapped[str] = mapped_column(String(8))
+    action: Mapped[Decision] = mapped_column(Status(Decision, 8))
     section: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int | None]
