@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
+from digest.core.links import token_subscriber, verify_token
 from digest.core.states import NEW_SUBSCRIBER_STATUSES, SubscriberStatus
 from digest.core.text import one_line
 from digest.errors import SubscriberError
@@ -88,6 +89,20 @@ class Removed:
     subscriber_id: int
     email: str
     previous_status: SubscriberStatus
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSubscriber:
+    """The subscriber a link in their email names, as the page it opens shows them; `secret`
+    signs the other links that page offers."""
+
+    subscriber_id: int
+    email: str
+    status: SubscriberStatus
+    sections: tuple[str, ...] | None
+    timezone: str | None
+    send_hour: int | None
+    secret: str
 
 
 # Checks, each raising FieldError with a one-line message.
@@ -272,6 +287,29 @@ def purge(app: App, email: str) -> Removed:
         removed = Removed(subscriber.subscriber_id, subscriber.email, subscriber.status)
         delete_subscriber(session, subscriber)
         return removed
+
+
+def linked_subscriber(app: App, purpose: str, token: str) -> LinkedSubscriber | None:
+    """The subscriber `token` names, if it is signed for `purpose` with their own secret under
+    the site's; None for any other token, so that a forged link reveals no more than one that
+    never existed."""
+    subscriber_id = token_subscriber(token)
+    if subscriber_id is None:
+        return None
+    site = app.settings.web.link_secret.get_secret_value()
+    with app.transaction() as session:
+        found = session.get(Subscriber, subscriber_id)
+        if found is None or not verify_token(found.secret, purpose, token, site_secret=site):
+            return None
+        return LinkedSubscriber(
+            found.subscriber_id,
+            found.email,
+            found.status,
+            tuple(found.sections) if found.sections is not None else None,
+            found.timezone,
+            found.send_hour,
+            found.secret,
+        )
 
 
 def _known(session: Session, email: str) -> Subscriber:

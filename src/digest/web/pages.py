@@ -14,15 +14,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from digest.core.links import token_subscriber, verify_token
 from digest.errors import DigestError, SubscriberError
 from digest.render import Rendered
 from digest.service.app import App
+from digest.service.archive import SentEdition, sent_edition, sent_editions
 from digest.service.confirmation import request_subscription
 from digest.service.messages import subscriber_path
-from digest.service.subscribers import send_hour_from_text, update
-from digest.store.editions import find_edition, sent_editions
-from digest.store.tables import EditionRow, Subscriber
+from digest.service.subscribers import (
+    LinkedSubscriber,
+    linked_subscriber,
+    send_hour_from_text,
+    update,
+)
 from digest.web.security import EMAIL_POLICY, RateLimit, same_origin
 from digest.web.views import Views
 
@@ -35,19 +38,10 @@ _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswit
 def public_routes(app: App, views: Views) -> list[Route]:
     """The routes `digest serve` exposes (the studio adds its own to these)."""
     settings = app.settings
-    site = settings.web.link_secret.get_secret_value()
     limit = RateLimit(settings.web.subscribe_per_hour, 3600)
 
-    def subscriber(purpose: str, token: str) -> Subscriber | None:
-        subscriber_id = token_subscriber(token)
-        if subscriber_id is None:
-            return None
-        with app.transaction() as session:
-            found = session.get(Subscriber, subscriber_id)
-            if found is None or not verify_token(found.secret, purpose, token, site_secret=site):
-                return None
-            session.expunge(found)
-            return found
+    def subscriber(purpose: str, token: str) -> LinkedSubscriber | None:
+        return linked_subscriber(app, purpose, token)
 
     def invalid(request: Request) -> Response:
         return views.page(
@@ -180,18 +174,16 @@ def public_routes(app: App, views: Views) -> list[Route]:
             )
         return views.page(request, "subscribe.html", sent=True)
 
-    def sent_edition(request: Request) -> EditionRow | None:
+    def requested_edition(request: Request) -> SentEdition | None:
         try:
             day = date.fromisoformat(request.path_params["day"])
         except ValueError:
             return None
-        with app.transaction() as session:
-            row = find_edition(session, request.path_params["name"], day)
-        return row if row is not None and row.status in ("sending", "sent") else None
+        return sent_edition(app, request.path_params["name"], day)
 
     async def web_version(request: Request) -> Response:
         """An edition as sent, without anyone's personal links."""
-        row = sent_edition(request)
+        row = requested_edition(request)
         if row is None:
             return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
         base = str(settings.web.base_url)
@@ -205,9 +197,8 @@ def public_routes(app: App, views: Views) -> list[Route]:
         page, _ = Rendered(row.subject, row.html, row.text).personalise(neutral)
         return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_POLICY})
 
-    def archived() -> list[EditionRow]:
-        with app.transaction() as session:
-            return list(sent_editions(session, ARCHIVE_SIZE))
+    def archived() -> list[SentEdition]:
+        return sent_editions(app, ARCHIVE_SIZE)
 
     async def archive(request: Request) -> Response:
         return views.page(
@@ -246,6 +237,5 @@ def public_routes(app: App, views: Views) -> list[Route]:
     ]
 
 
-def _headlines(row: EditionRow) -> str:
-    titles = [i["title"] for s in row.content["sections"] for i in s["items"]]
-    return " · ".join(titles) or "A quiet day"
+def _headlines(row: SentEdition) -> str:
+    return " · ".join(row.headlines) or "A quiet day"
