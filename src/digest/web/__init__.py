@@ -17,8 +17,16 @@ from digest.config import WebSettings
 from digest.errors import ConfigError
 from digest.service.app import App
 from digest.web.pages import public_routes
-from digest.web.security import LOOPBACK_NAMES, HostGuard, StudioSessions, host_name, is_loopback
-from digest.web.studio import studio_routes
+from digest.web.security import (
+    LOOPBACK_NAMES,
+    HostGuard,
+    RateLimit,
+    StudioSessions,
+    host_name,
+    is_loopback,
+)
+from digest.web.site import Site
+from digest.web.studio import StudioAccess, studio_routes
 from digest.web.views import STATIC, Views
 
 __all__ = ["create_app"]
@@ -29,20 +37,28 @@ MIN_STUDIO_TOKEN = 16
 
 def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") -> ASGIApp:
     """The application over `app`'s store and settings, as served on `bind_host`. With
-    `studio`, the editor's routes too; off loopback they need `[web] studio_token`."""
+    `studio`, the editor's routes too; off loopback they need `[web] studio_token`.
+
+    The handlers are module-level functions; what they share (the services, the templates,
+    the limits, the studio's sessions) they find on `request.app.state`, set here."""
     settings = app.settings
-    views = Views(settings)
-    routes: list[BaseRoute] = list(public_routes(app, views))
+    routes: list[BaseRoute] = list(public_routes())
+    access: StudioAccess | None = None
     if studio:
         token = None if is_loopback(bind_host) else _studio_token(settings.web, bind_host)
-        routes += studio_routes(app, views, StudioSessions(token))
+        access = StudioAccess(StudioSessions(token))
+        routes += studio_routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    web = Starlette(routes=routes)
+    web.state.site = Site(app, Views(settings), RateLimit(settings.web.subscribe_per_hour, 3600))
+    if access is not None:
+        web.state.studio = access
     allowed = {*LOOPBACK_NAMES, host_name(urlsplit(str(settings.web.base_url)).netloc), bind_host}
     # The client a request is from (for the login and subscribe limits, and the record) is the
     # peer, or the address a trusted proxy says it forwarded for: the right-most in
     # X-Forwarded-For that is not itself a trusted proxy. Anyone else's header is ignored.
     proxies = [str(network) for network in settings.web.trusted_proxies]
-    return HostGuard(ProxyHeadersMiddleware(Starlette(routes=routes), proxies), allowed=allowed)
+    return HostGuard(ProxyHeadersMiddleware(web, proxies), allowed=allowed)
 
 
 def _studio_token(web: WebSettings, bind_host: str) -> str:

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import available_timezones
 
 from feedgen.feed import FeedGenerator
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from digest.errors import DigestError, SubscriberError
 from digest.render import Rendered
-from digest.service.app import App
 from digest.service.archive import SentEdition, sent_edition, sent_editions
 from digest.service.confirmation import request_subscription
 from digest.service.messages import subscriber_path
@@ -26,8 +26,8 @@ from digest.service.subscribers import (
     send_hour_from_text,
     update,
 )
-from digest.web.security import EMAIL_POLICY, RateLimit, same_origin
-from digest.web.views import Views
+from digest.web.security import EMAIL_POLICY, same_origin
+from digest.web.site import Site, site_of
 
 _NOT_FOUND = "This link is not valid. It may have been mistyped or cut short."
 ARCHIVE_SIZE = 100
@@ -35,197 +35,8 @@ ARCHIVE_SIZE = 100
 _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "US/")))
 
 
-def public_routes(app: App, views: Views) -> list[Route]:
+def public_routes() -> list[Route]:
     """The routes `digest serve` exposes (the studio adds its own to these)."""
-    settings = app.settings
-    limit = RateLimit(settings.web.subscribe_per_hour, 3600)
-
-    def subscriber(purpose: str, token: str) -> LinkedSubscriber | None:
-        return linked_subscriber(app, purpose, token)
-
-    def invalid(request: Request) -> Response:
-        return views.page(
-            request, "notice.html", 404, title="Link not valid", paragraphs=[_NOT_FOUND]
-        )
-
-    async def unsubscribe(request: Request) -> Response:
-        found = subscriber("unsubscribe", request.path_params["token"])
-        if found is None:
-            return invalid(request)
-        if request.method == "GET":
-            preferences = subscriber_path(
-                settings, "preferences", found.subscriber_id, found.secret
-            )
-            return views.page(
-                request,
-                "unsubscribe.html",
-                email=found.email,
-                preferences_url=preferences,
-            )
-        if found.status != "unsubscribed":
-            update(app, found.email, status="unsubscribed")
-        return views.page(
-            request,
-            "notice.html",
-            title="Unsubscribed",
-            paragraphs=[
-                f"{found.email} will get no more messages.",
-                "If this was a mistake, subscribe again from any issue's preferences link.",
-            ],
-        )
-
-    async def preferences(request: Request) -> Response:
-        token = request.path_params["token"]
-        found = subscriber("preferences", token)
-        if found is None:
-            return invalid(request)
-        error, saved, status = None, False, 200
-        if request.method == "POST":
-            # As for the studio's actions: a page of another site may not post this form in
-            # the reader's name (a forwarded digest carries the link).
-            if not same_origin(request, views.origins):
-                return views.forbidden(request)
-            form = await request.form()
-            chosen = [s.key for s in settings.sections if form.get(f"section-{s.key}")]
-            hour, zone = str(form.get("send_hour") or ""), str(form.get("timezone") or "")
-            wanted = form.get("status")
-            try:
-                if not chosen:
-                    raise SubscriberError("choose at least one section, or pause the digest")
-                update(
-                    app,
-                    found.email,
-                    sections=chosen if len(chosen) < len(settings.sections) else None,
-                    send_hour=send_hour_from_text(hour),
-                    timezone=zone or None,
-                    **({"status": wanted} if wanted in ("active", "paused") else {}),
-                )
-                saved = True
-            except DigestError as exc:
-                error, status = str(exc), 400
-            found = subscriber("preferences", token) or found
-        unsubscribe_path = subscriber_path(
-            settings, "unsubscribe", found.subscriber_id, found.secret
-        )
-        return views.page(
-            request,
-            "preferences.html",
-            status,
-            email=found.email,
-            error=error,
-            saved=saved,
-            status=found.status,
-            sections=settings.sections,
-            chosen=set(found.sections or [s.key for s in settings.sections]),
-            send_hour=found.send_hour,
-            timezone=found.timezone,
-            zones=_ZONES,
-            default_time=f"{settings.edition.send_time:%H:%M}",
-            default_timezone=settings.edition.timezone,
-            unsubscribe_path=unsubscribe_path,
-        )
-
-    async def confirm(request: Request) -> Response:
-        """Double opt-in: the GET asks (scanners follow links), the POST confirms."""
-        found = subscriber("confirm", request.path_params["token"])
-        if found is None:
-            return invalid(request)
-        if request.method == "GET" and found.status == "pending":
-            return views.page(request, "confirm.html", email=found.email)
-        if request.method == "POST" and found.status == "pending":
-            update(app, found.email, status="active")
-            return views.page(
-                request,
-                "notice.html",
-                title="Subscribed",
-                paragraphs=[f"{found.email} is confirmed."],
-            )
-        return views.page(
-            request,
-            "notice.html",
-            title="Confirm your subscription",
-            paragraphs=[f"This address is {found.status}."],
-        )
-
-    async def subscribe(request: Request) -> Response:
-        """The public form, when enabled. The answer is the same whether or not the address is
-        known, so the form cannot be used to find out who subscribes."""
-        if not settings.web.public_subscribe:
-            return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
-        if request.method == "GET":
-            return views.page(request, "subscribe.html", sent=False, error=None, email="")
-        if not same_origin(request, views.origins):
-            return views.forbidden(request)
-        client = request.client.host if request.client else "unknown"
-        if not limit.allow(client):
-            return views.page(
-                request,
-                "notice.html",
-                429,
-                title="Too many requests",
-                paragraphs=["Please try again in an hour."],
-            )
-        email = str((await request.form()).get("email") or "")
-        try:
-            request_subscription(app, email)
-        except DigestError as exc:
-            return views.page(
-                request, "subscribe.html", 400, sent=False, error=str(exc), email=email
-            )
-        return views.page(request, "subscribe.html", sent=True)
-
-    def requested_edition(request: Request) -> SentEdition | None:
-        try:
-            day = date.fromisoformat(request.path_params["day"])
-        except ValueError:
-            return None
-        return sent_edition(app, request.path_params["name"], day)
-
-    async def web_version(request: Request) -> Response:
-        """An edition as sent, without anyone's personal links."""
-        row = requested_edition(request)
-        if row is None:
-            return views.page(request, "notice.html", 404, title="Not found", paragraphs=[])
-        base = str(settings.web.base_url)
-        neutral = {
-            "name": "reader",
-            "email": "your address",
-            "unsubscribe_url": base,
-            "preferences_url": base,
-            "web_url": str(request.url),
-        }
-        page, _ = Rendered(row.subject, row.html, row.text).personalise(neutral)
-        return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_POLICY})
-
-    def archived() -> list[SentEdition]:
-        return sent_editions(app, ARCHIVE_SIZE)
-
-    async def archive(request: Request) -> Response:
-        return views.page(
-            request, "archive.html", editions=archived(), subscribe=settings.web.public_subscribe
-        )
-
-    async def atom(request: Request) -> Response:
-        base = str(settings.web.base_url).rstrip("/")
-        rows = archived()
-        feed = FeedGenerator()
-        feed.id(f"{base}/archive")
-        feed.title(settings.edition.title)
-        feed.author({"name": settings.sender.from_address.name})
-        feed.link(href=f"{base}/archive", rel="alternate")
-        feed.link(href=f"{base}/archive.atom", rel="self")
-        feed.updated(max((r.built_at for r in rows), default=datetime(2000, 1, 1, tzinfo=UTC)))
-        for row in reversed(rows):  # feedgen lists the last entry added first
-            url = f"{base}/editions/{row.name}/{row.day}"
-            entry = feed.add_entry()
-            entry.id(url)
-            entry.title(row.subject)
-            entry.link(href=url)
-            entry.published(datetime.combine(row.day, time(), UTC))
-            entry.updated(row.built_at)
-            entry.summary(_headlines(row))
-        return Response(feed.atom_str(pretty=True), media_type="application/atom+xml")
-
     return [
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
@@ -237,5 +48,209 @@ def public_routes(app: App, views: Views) -> list[Route]:
     ]
 
 
-def _headlines(row: SentEdition) -> str:
-    return " · ".join(row.headlines) or "A quiet day"
+async def unsubscribe(request: Request) -> Response:
+    site = site_of(request)
+    found = linked_subscriber(site.app, "unsubscribe", request.path_params["token"])
+    if found is None:
+        return _invalid(request, site)
+    if request.method == "GET":
+        preferences = subscriber_path(
+            site.app.settings, "preferences", found.subscriber_id, found.secret
+        )
+        return site.views.page(
+            request, "unsubscribe.html", email=found.email, preferences_url=preferences
+        )
+    if found.status != "unsubscribed":
+        update(site.app, found.email, status="unsubscribed")
+    return site.views.page(
+        request,
+        "notice.html",
+        title="Unsubscribed",
+        paragraphs=[
+            f"{found.email} will get no more messages.",
+            "If this was a mistake, subscribe again from any issue's preferences link.",
+        ],
+    )
+
+
+async def preferences(request: Request) -> Response:
+    site = site_of(request)
+    found = linked_subscriber(site.app, "preferences", request.path_params["token"])
+    if found is None:
+        return _invalid(request, site)
+    if request.method == "GET":
+        return _preferences_page(request, site, found)
+    # As for the studio's actions: a page of another site may not post this form in the
+    # reader's name (a forwarded digest carries the link).
+    if not same_origin(request, site.views.origins):
+        return site.views.forbidden(request)
+    form = await request.form()
+    return _save_preferences(request, site, found, form)
+
+
+def _save_preferences(
+    request: Request, site: Site, found: LinkedSubscriber, form: FormData
+) -> Response:
+    sections = site.app.settings.sections
+    chosen = [s.key for s in sections if form.get(f"section-{s.key}")]
+    hour, zone = str(form.get("send_hour") or ""), str(form.get("timezone") or "")
+    wanted = form.get("status")
+    try:
+        if not chosen:
+            raise SubscriberError("choose at least one section, or pause the digest")
+        update(
+            site.app,
+            found.email,
+            sections=chosen if len(chosen) < len(sections) else None,
+            send_hour=send_hour_from_text(hour),
+            timezone=zone or None,
+            **({"status": wanted} if wanted in ("active", "paused") else {}),
+        )
+    except DigestError as exc:
+        return _preferences_page(request, site, found, error=str(exc))
+    saved = linked_subscriber(site.app, "preferences", request.path_params["token"])
+    return _preferences_page(request, site, saved or found, saved=True)
+
+
+def _preferences_page(
+    request: Request,
+    site: Site,
+    found: LinkedSubscriber,
+    *,
+    error: str | None = None,
+    saved: bool = False,
+) -> Response:
+    settings = site.app.settings
+    unsubscribe_path = subscriber_path(settings, "unsubscribe", found.subscriber_id, found.secret)
+    return site.views.page(
+        request,
+        "preferences.html",
+        200 if error is None else 400,
+        email=found.email,
+        error=error,
+        saved=saved,
+        status=found.status,
+        sections=settings.sections,
+        chosen=set(found.sections or [s.key for s in settings.sections]),
+        send_hour=found.send_hour,
+        timezone=found.timezone,
+        zones=_ZONES,
+        default_time=f"{settings.edition.send_time:%H:%M}",
+        default_timezone=settings.edition.timezone,
+        unsubscribe_path=unsubscribe_path,
+    )
+
+
+async def confirm(request: Request) -> Response:
+    """Double opt-in: the GET asks (scanners follow links), the POST confirms."""
+    site = site_of(request)
+    found = linked_subscriber(site.app, "confirm", request.path_params["token"])
+    if found is None:
+        return _invalid(request, site)
+    if request.method == "GET" and found.status == "pending":
+        return site.views.page(request, "confirm.html", email=found.email)
+    if request.method == "POST" and found.status == "pending":
+        update(site.app, found.email, status="active")
+        return site.views.page(
+            request, "notice.html", title="Subscribed", paragraphs=[f"{found.email} is confirmed."]
+        )
+    return site.views.page(
+        request,
+        "notice.html",
+        title="Confirm your subscription",
+        paragraphs=[f"This address is {found.status}."],
+    )
+
+
+async def subscribe(request: Request) -> Response:
+    """The public form, when enabled. The answer is the same whether or not the address is
+    known, so the form cannot be used to find out who subscribes."""
+    site = site_of(request)
+    views = site.views
+    if not site.app.settings.web.public_subscribe:
+        return views.not_found(request)
+    if request.method == "GET":
+        return views.page(request, "subscribe.html", sent=False, error=None, email="")
+    if not same_origin(request, views.origins):
+        return views.forbidden(request)
+    client = request.client.host if request.client else "unknown"
+    if not site.subscriptions.allow(client):
+        return views.page(
+            request,
+            "notice.html",
+            429,
+            title="Too many requests",
+            paragraphs=["Please try again in an hour."],
+        )
+    email = str((await request.form()).get("email") or "")
+    try:
+        request_subscription(site.app, email)
+    except DigestError as exc:
+        return views.page(request, "subscribe.html", 400, sent=False, error=str(exc), email=email)
+    return views.page(request, "subscribe.html", sent=True)
+
+
+async def web_version(request: Request) -> Response:
+    """An edition as sent, without anyone's personal links."""
+    site = site_of(request)
+    try:
+        day = date.fromisoformat(request.path_params["day"])
+    except ValueError:
+        return site.views.not_found(request)
+    edition = sent_edition(site.app, request.path_params["name"], day)
+    if edition is None:
+        return site.views.not_found(request)
+    base = str(site.app.settings.web.base_url)
+    neutral = {
+        "name": "reader",
+        "email": "your address",
+        "unsubscribe_url": base,
+        "preferences_url": base,
+        "web_url": str(request.url),
+    }
+    page, _ = Rendered(edition.subject, edition.html, edition.text).personalise(neutral)
+    return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_POLICY})
+
+
+async def archive(request: Request) -> Response:
+    site = site_of(request)
+    return site.views.page(
+        request,
+        "archive.html",
+        editions=sent_editions(site.app, ARCHIVE_SIZE),
+        subscribe=site.app.settings.web.public_subscribe,
+    )
+
+
+async def atom(request: Request) -> Response:
+    site = site_of(request)
+    settings = site.app.settings
+    base = str(settings.web.base_url).rstrip("/")
+    editions = sent_editions(site.app, ARCHIVE_SIZE)
+    feed = FeedGenerator()
+    feed.id(f"{base}/archive")
+    feed.title(settings.edition.title)
+    feed.author({"name": settings.sender.from_address.name})
+    feed.link(href=f"{base}/archive", rel="alternate")
+    feed.link(href=f"{base}/archive.atom", rel="self")
+    feed.updated(max((e.built_at for e in editions), default=datetime(2000, 1, 1, tzinfo=UTC)))
+    for edition in reversed(editions):  # feedgen lists the last entry added first
+        url = f"{base}/editions/{edition.name}/{edition.day}"
+        entry = feed.add_entry()
+        entry.id(url)
+        entry.title(edition.subject)
+        entry.link(href=url)
+        entry.published(datetime.combine(edition.day, time(), UTC))
+        entry.updated(edition.built_at)
+        entry.summary(_headlines(edition))
+    return Response(feed.atom_str(pretty=True), media_type="application/atom+xml")
+
+
+def _invalid(request: Request, site: Site) -> Response:
+    return site.views.page(
+        request, "notice.html", 404, title="Link not valid", paragraphs=[_NOT_FOUND]
+    )
+
+
+def _headlines(edition: SentEdition) -> str:
+    return " · ".join(edition.headlines) or "A quiet day"

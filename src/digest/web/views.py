@@ -35,6 +35,9 @@ class Views:
         text = self.env.get_template(name).render(site_title=self.site_title, **context)
         return HTMLResponse(text, status_code=status_code)
 
+    def not_found(self, request: Request) -> HTMLResponse:
+        return self.page(request, "notice.html", 404, title="Not found", paragraphs=[])
+
     def forbidden(self, request: Request, why: str = "") -> HTMLResponse:
         paragraphs = [
             why or "This form was not sent from this site's own page. Reload it and try again."
