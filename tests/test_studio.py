@@ -2,6 +2,7 @@
 change, and what it refuses (no session, no CSRF token, another origin, another host, once
 sending has started, without the token off loopback)."""
 
+import asyncio
 import json
 import mailbox
 import os
@@ -14,12 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from conftest import SAMPLES, digest, shows
 from digest.config import load_settings
 from digest.errors import ConfigError
 from digest.service.app import App
 from digest.web import create_app
+from smtp_faults import FaultServer
 
 DAY = "2024-08-09"
 STUDIO = f"/studio/{DAY}"
@@ -286,6 +289,43 @@ def test_a_test_copy_is_marked_and_is_not_a_delivery(client: TestClient, tmp_pat
     assert "<strong>test-send</strong> editor@example.com (ukraine)" in page
     bad = post(client, "test", address="not an address")
     assert bad.status_code == 409 and "is not a valid address" in bad.text  # type: ignore[attr-defined]
+
+
+def test_a_test_copy_waiting_on_a_slow_mail_server_holds_up_no_other_page(
+    edition: dict,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the mail server sits on its reply to a test copy, a reader's archive page is
+    answered; the test copy is answered after it."""
+    with FaultServer(slow_reply_seconds=10) as smtp:
+        monkeypatch.setenv("DIGEST_DELIVERY__TRANSPORT", "smtp")
+        for key, value in smtp.settings(timeout=60).items():
+            monkeypatch.setenv(f"DIGEST_SMTP__{key.upper()}", str(value))
+        studio = create_app(App.open(load_settings()), studio=True)
+        finished = asyncio.run(_archive_while_a_test_copy_is_sent(studio, smtp))
+    assert finished == ["archive", "test copy"]
+
+
+async def _archive_while_a_test_copy_is_sent(studio: ASGIApp, smtp: FaultServer) -> list[str]:
+    """The order in which the two requests were answered."""
+    finished: list[str] = []
+    transport = httpx.ASGITransport(app=studio)
+    async with httpx.AsyncClient(transport=transport, base_url=LOCAL, timeout=60) as client:
+        token = re.search(r'name="csrf" value="([^"]+)"', (await client.get(STUDIO)).text)
+        assert token
+
+        async def send_test_copy() -> None:
+            form = {"csrf": token[1], "address": "editor@example.com"}
+            assert (await client.post(f"{STUDIO}/test", data=form)).status_code == 303
+            finished.append("test copy")
+
+        sending = asyncio.create_task(send_test_copy())
+        while not smtp.received:  # the message is in; the server waits before it replies
+            await asyncio.sleep(0.01)
+        assert (await client.get("/archive")).status_code == 200
+        finished.append("archive")
+        await sending
+    return finished
 
 
 def test_approval_in_the_studio_lets_the_edition_go_out(

@@ -4,12 +4,17 @@ subscription (double opt-in), the optional subscribe form, and the archive of se
 Links come from the emails and carry a token signed with the subscriber's own secret and bound
 to a purpose, so a forged or altered link gets the same plain 404 as a link that never existed.
 A GET never changes anything (mail scanners follow links); only a POST does.
+
+The database and the mail server block, so a handler is a plain function, which Starlette runs
+in its thread pool, and one slow answer holds up no other page. A handler that reads a form
+must be a coroutine to await it; it hands what blocks to the pool itself.
 """
 
 from datetime import UTC, date, datetime, time
 from zoneinfo import available_timezones
 
 from feedgen.feed import FeedGenerator
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -48,7 +53,7 @@ def public_routes() -> list[Route]:
     ]
 
 
-async def unsubscribe(request: Request) -> Response:
+def unsubscribe(request: Request) -> Response:
     site = site_of(request)
     found = linked_subscriber(site.app, "unsubscribe", request.path_params["token"])
     if found is None:
@@ -75,7 +80,8 @@ async def unsubscribe(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     site = site_of(request)
-    found = linked_subscriber(site.app, "preferences", request.path_params["token"])
+    token = request.path_params["token"]
+    found = await run_in_threadpool(linked_subscriber, site.app, "preferences", token)
     if found is None:
         return _invalid(request, site)
     if request.method == "GET":
@@ -85,7 +91,7 @@ async def preferences(request: Request) -> Response:
     if not same_origin(request, site.views.origins):
         return site.views.forbidden(request)
     form = await request.form()
-    return _save_preferences(request, site, found, form)
+    return await run_in_threadpool(_save_preferences, request, site, found, form)
 
 
 def _save_preferences(
@@ -141,7 +147,7 @@ def _preferences_page(
     )
 
 
-async def confirm(request: Request) -> Response:
+def confirm(request: Request) -> Response:
     """Double opt-in: the GET asks (scanners follow links), the POST confirms."""
     site = site_of(request)
     found = linked_subscriber(site.app, "confirm", request.path_params["token"])
@@ -184,13 +190,13 @@ async def subscribe(request: Request) -> Response:
         )
     email = str((await request.form()).get("email") or "")
     try:
-        request_subscription(site.app, email)
+        await run_in_threadpool(request_subscription, site.app, email)
     except DigestError as exc:
         return views.page(request, "subscribe.html", 400, sent=False, error=str(exc), email=email)
     return views.page(request, "subscribe.html", sent=True)
 
 
-async def web_version(request: Request) -> Response:
+def web_version(request: Request) -> Response:
     """An edition as sent, without anyone's personal links."""
     site = site_of(request)
     try:
@@ -212,7 +218,7 @@ async def web_version(request: Request) -> Response:
     return HTMLResponse(page, headers={"Content-Security-Policy": EMAIL_POLICY})
 
 
-async def archive(request: Request) -> Response:
+def archive(request: Request) -> Response:
     site = site_of(request)
     return site.views.page(
         request,
@@ -222,7 +228,7 @@ async def archive(request: Request) -> Response:
     )
 
 
-async def atom(request: Request) -> Response:
+def atom(request: Request) -> Response:
     site = site_of(request)
     settings = site.app.settings
     base = str(settings.web.base_url).rstrip("/")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -74,7 +75,7 @@ class Studio:
     form: FormData
 
 
-Handler = Callable[[Request, Studio], Awaitable[Response]]
+Handler = Callable[[Request, Studio], Response]
 # What an action does to the edition of a day; a DigestError is shown on the edition's page.
 Action = Callable[[App, date, Studio], object]
 
@@ -97,7 +98,11 @@ def studio_routes() -> list[Route]:
 
 def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """`handler` behind the studio session: a POST needs the session, our own Origin and the
-    session's CSRF token; a GET without a session gets one on loopback, else the login."""
+    session's CSRF token; a GET without a session gets one on loopback, else the login.
+
+    The checks and the form are read in the event loop; `handler`, which reads the database,
+    builds an edition or waits on the mail server, runs in the thread pool, so that the pages
+    asked for meanwhile are answered."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -120,7 +125,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             nonce = issued.partition(".")[0]
         client = request.client.host if request.client else "local"
         studio = Studio(sessions.csrf_token(nonce), f"studio {client}", form)
-        response = await handler(request, studio)
+        response = await run_in_threadpool(handler, request, studio)
         if issued is not None:
             _set_cookie(request, response, issued)
         return response
@@ -148,7 +153,7 @@ async def login(request: Request) -> Response:
 
 
 @guarded
-async def index(request: Request, studio: Studio) -> Response:
+def index(request: Request, studio: Studio) -> Response:
     site = site_of(request)
     return site.views.page(
         request,
@@ -161,7 +166,7 @@ async def index(request: Request, studio: Studio) -> Response:
 
 
 @guarded
-async def edition(request: Request, studio: Studio) -> Response:
+def edition(request: Request, studio: Studio) -> Response:
     day = _day(request)
     if day is None:
         return site_of(request).views.not_found(request)
@@ -169,7 +174,7 @@ async def edition(request: Request, studio: Studio) -> Response:
 
 
 @guarded
-async def message(request: Request, studio: Studio) -> Response:
+def message(request: Request, studio: Studio) -> Response:
     """The HTML part of the message, alone, for the preview frames. The dark view forces
     the template's own dark-mode rules on, whatever the editor's system prefers."""
     day = _day(request)
@@ -193,7 +198,7 @@ async def message(request: Request, studio: Studio) -> Response:
 
 
 @guarded
-async def build(request: Request, studio: Studio) -> Response:
+def build(request: Request, studio: Studio) -> Response:
     try:
         day = date.fromisoformat(str(studio.form.get("day") or ""))
     except ValueError:
@@ -203,32 +208,32 @@ async def build(request: Request, studio: Studio) -> Response:
 
 
 @guarded
-async def decide(request: Request, studio: Studio) -> Response:
+def decide(request: Request, studio: Studio) -> Response:
     # One route takes every decision; the message names the one taken.
     return _act_on_path_day(request, str(studio.form.get("action")), _decide, studio)
 
 
 @guarded
-async def reorder(request: Request, studio: Studio) -> Response:
+def reorder(request: Request, studio: Studio) -> Response:
     return _act_on_path_day(request, "reorder", _reorder, studio)
 
 
 @guarded
-async def rebuild(request: Request, studio: Studio) -> Response:
+def rebuild(request: Request, studio: Studio) -> Response:
     return _act_on_path_day(
         request, "rebuild", lambda app, day, s: editions.rebuild(app, day, actor=s.actor), studio
     )
 
 
 @guarded
-async def approve(request: Request, studio: Studio) -> Response:
+def approve(request: Request, studio: Studio) -> Response:
     return _act_on_path_day(
         request, "approve", lambda app, day, s: editions.approve(app, day, actor=s.actor), studio
     )
 
 
 @guarded
-async def send_test(request: Request, studio: Studio) -> Response:
+def send_test(request: Request, studio: Studio) -> Response:
     return _act_on_path_day(request, "test", _send_test, studio)
 
 
