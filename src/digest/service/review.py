@@ -183,9 +183,9 @@ def spam_check(raw: bytes) -> SpamVerdict | None:
 
 @dataclass(frozen=True, slots=True)
 class EditionState:
-    """An edition as the studio shows it: the frozen row, editors' decisions, deliveries."""
+    """An edition as the studio shows it: the frozen edition, editors' decisions, deliveries."""
 
-    row: StoredEdition
+    stored: StoredEdition
     edition: Edition
     decisions: dict[int, Decision]  # by article id
     deliveries: dict[DeliveryStatus, int]
@@ -195,12 +195,12 @@ class EditionState:
     def label(self) -> str:
         """The status, with "draft" for a frozen edition still waiting for its approval."""
         if (
-            self.row.status == EditionStatus.FROZEN
+            self.stored.status == EditionStatus.FROZEN
             and self.approval_required
-            and not self.row.approved_at
+            and not self.stored.approved_at
         ):
             return "draft"
-        return self.row.status
+        return self.stored.status
 
     @property
     def editable(self) -> bool:
@@ -211,17 +211,17 @@ def edition_state(app: App, day: date) -> EditionState | None:
     """The frozen edition of `day` and what the studio shows beside it; None before a build."""
     name = app.settings.edition.name
     with app.transaction() as session:
-        row = find_edition(session, app.settings.edition.key(day))
-        if row is None:
+        stored = find_edition(session, app.settings.edition.key(day))
+        if stored is None:
             return None
         decisions = {o.article_id: o.action for o in overrides_for(session, name, day)}
-        counts = ledger_status.counts(session, row.edition_id)
+        counts = ledger_status.counts(session, stored.edition_id)
     required = app.settings.edition.require_approval
-    return EditionState(row, row.edition(), decisions, counts, required)
+    return EditionState(stored, stored.edition(), decisions, counts, required)
 
 
 def overview(app: App, days: int = 60) -> list[EditionState]:
     """The latest editions of this edition's name, newest first."""
     with app.transaction() as session:
-        rows = [r for r in list_editions(session) if r.name == app.settings.edition.name]
-    return [state for r in rows[:days] if (state := edition_state(app, r.day)) is not None]
+        found = [e for e in list_editions(session) if e.name == app.settings.edition.name]
+    return [state for e in found[:days] if (state := edition_state(app, e.day)) is not None]

@@ -8,6 +8,7 @@ elsewhere, so the studio works offline.
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -19,8 +20,8 @@ from digest.service.app import App
 from digest.web.pages import public_routes
 from digest.web.security import (
     LOOPBACK_NAMES,
+    ClientRateLimit,
     HostGuard,
-    RateLimit,
     StudioSessions,
     host_name,
     is_loopback,
@@ -49,16 +50,20 @@ def create_app(app: App, *, studio: bool = False, bind_host: str = "127.0.0.1") 
         access = StudioAccess(StudioSessions(token))
         routes += studio_routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
-    web = Starlette(routes=routes)
-    web.state.site = Site(app, Views(settings), RateLimit(settings.web.subscribe_per_hour, 3600))
-    if access is not None:
-        web.state.studio = access
-    allowed = {*LOOPBACK_NAMES, host_name(urlsplit(str(settings.web.base_url)).netloc), bind_host}
     # The client a request is from (for the login and subscribe limits, and the record) is the
     # peer, or the address a trusted proxy says it forwarded for: the right-most in
     # X-Forwarded-For that is not itself a trusted proxy. Anyone else's header is ignored.
     proxies = [str(network) for network in settings.web.trusted_proxies]
-    return HostGuard(ProxyHeadersMiddleware(web, proxies), allowed=allowed)
+    web = Starlette(
+        routes=routes, middleware=[Middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)]
+    )
+    web.state.site = Site(
+        app, Views(settings), ClientRateLimit(settings.web.subscribe_per_hour, 3600)
+    )
+    if access is not None:
+        web.state.studio = access
+    allowed = {*LOOPBACK_NAMES, host_name(urlsplit(str(settings.web.base_url)).netloc), bind_host}
+    return HostGuard(web, allowed=allowed)
 
 
 def _studio_token(web: WebSettings, bind_host: str) -> str:

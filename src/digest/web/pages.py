@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from digest.core.states import CHOSEN_BY_SUBSCRIBER, SubscriberStatus
 from digest.errors import DigestError, SubscriberError
 from digest.render import Rendered
 from digest.service.archive import SentEdition, sent_edition, sent_editions
@@ -65,8 +66,8 @@ def unsubscribe(request: Request) -> Response:
         return site.views.page(
             request, "unsubscribe.html", email=found.email, preferences_url=preferences
         )
-    if found.status != "unsubscribed":
-        update(site.app, found.email, status="unsubscribed")
+    if found.status != SubscriberStatus.UNSUBSCRIBED:
+        update(site.app, found.email, status=SubscriberStatus.UNSUBSCRIBED)
     return site.views.page(
         request,
         "notice.html",
@@ -110,7 +111,7 @@ def _save_preferences(
             sections=chosen if len(chosen) < len(sections) else None,
             send_hour=send_hour_from_text(hour),
             timezone=zone or None,
-            **({"status": wanted} if wanted in ("active", "paused") else {}),
+            **({"status": wanted} if wanted in CHOSEN_BY_SUBSCRIBER else {}),
         )
     except DigestError as exc:
         return _preferences_page(request, site, found, error=str(exc))
@@ -153,10 +154,10 @@ def confirm(request: Request) -> Response:
     found = linked_subscriber(site.app, "confirm", request.path_params["token"])
     if found is None:
         return _invalid(request, site)
-    if request.method == "GET" and found.status == "pending":
+    if request.method == "GET" and found.status == SubscriberStatus.PENDING:
         return site.views.page(request, "confirm.html", email=found.email)
-    if request.method == "POST" and found.status == "pending":
-        update(site.app, found.email, status="active")
+    if request.method == "POST" and found.status == SubscriberStatus.PENDING:
+        update(site.app, found.email, status=SubscriberStatus.ACTIVE)
         return site.views.page(
             request, "notice.html", title="Subscribed", paragraphs=[f"{found.email} is confirmed."]
         )

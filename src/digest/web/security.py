@@ -152,7 +152,7 @@ def _equal(expected: str, sent: str) -> bool:
     return hmac.compare_digest(expected.encode(), sent.encode())
 
 
-class RateLimit:
+class ClientRateLimit:
     """At most `limit` events per `window` seconds for each key (a client address)."""
 
     def __init__(self, limit: int, window: float) -> None:

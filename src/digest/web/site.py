@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from digest.service.app import App
-from digest.web.security import RateLimit
+from digest.web.security import ClientRateLimit
 from digest.web.views import Views
 
 
@@ -15,7 +15,7 @@ class Site:
     app: App
     views: Views
     # Per client: the public form mails whatever address it is given.
-    subscriptions: RateLimit
+    subscriptions: ClientRateLimit
 
 
 def site_of(request: Request) -> Site:

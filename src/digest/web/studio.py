@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.core.states import Decision, EditionStatus
 from digest.errors import DigestError, EditionError
 from digest.service import editions, review
 from digest.service.app import App
@@ -27,7 +28,7 @@ from digest.service.checks import check_row
 from digest.web.security import (
     EMAIL_POLICY,
     SESSION_COOKIE,
-    RateLimit,
+    ClientRateLimit,
     StudioSessions,
     same_origin,
 )
@@ -57,7 +58,9 @@ class StudioAccess:
     token. Made once by `create_app`, beside the `Site`."""
 
     sessions: StudioSessions
-    logins: RateLimit = field(default_factory=lambda: RateLimit(LOGIN_TRIES, LOGIN_WINDOW))
+    logins: ClientRateLimit = field(
+        default_factory=lambda: ClientRateLimit(LOGIN_TRIES, LOGIN_WINDOW)
+    )
 
 
 def access_of(request: Request) -> StudioAccess:
@@ -292,7 +295,7 @@ def _edition_page(
         "clip": review.GMAIL_CLIP_BYTES,
         "frame_query": _state_query({"variant": ",".join(variant or []), "as": as_subscriber}),
     }
-    if state is not None and state.row.status != "skipped":
+    if state is not None and state.stored.status != EditionStatus.SKIPPED:
         try:
             proof = review.proof(app, day, variant, as_subscriber or None)
         except DigestError as exc:
@@ -300,7 +303,7 @@ def _edition_page(
         else:
             context["proof"] = proof
             if view == "checks":
-                context["checks"] = check_row(app, state.row)
+                context["checks"] = check_row(app, state.stored)
                 context["spam"] = review.spam_check(proof.raw)
     return site_of(request).views.page(request, "studio/edition.html", status, **context)
 
@@ -348,10 +351,11 @@ def _decide(app: App, day: date, studio: Studio) -> object:
     if verb == "undo":
         return editions.forget(app, day, article_id, actor=studio.actor)
     section = str(form.get("section") or "") or None
-    if verb == "move":
+    if verb == Decision.MOVE:
         # Moving a pinned story keeps it pinned.
         state = review.edition_state(app, day)
-        verb = "pin" if state and state.decisions.get(article_id) == "pin" else "move"
+        if state and state.decisions.get(article_id) == Decision.PIN:
+            verb = Decision.PIN
     return editions.decide(app, day, article_id, verb, section, "", actor=studio.actor)
 
 
