@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from digest.config import Settings
 from digest.core.articles import Article
 from digest.core.building import build_edition, edition_window
+from digest.core.edition import EditionKey
 from digest.render import Renderer
 from digest.service.app import App
 from digest.service.messages import Recipient, compose, message_template
 from digest.signing import DkimKey
 from digest.store.db import make_engine
-from digest.store.tables import EditionRow
 
 DAY = date(2024, 8, 9)
 
@@ -93,7 +93,7 @@ def main() -> None:
     renderer = Renderer(settings)
     rendered = renderer.render(edition)
     app = App(settings, make_engine("sqlite://"))
-    row = EditionRow(name="daily", day=DAY)
+    edition_key = EditionKey("daily", DAY)
     values = {
         "name": "Ada",
         "email": "ada@example.com",
@@ -102,8 +102,8 @@ def main() -> None:
         "web_url": "https://x/e/daily/2024-08-09",
     }
     recipient = Recipient(1, "ada@example.com", "Ada", "secret")
-    template = message_template(app, row, rendered)
-    raw = compose(app, row, template, recipient).raw
+    template = message_template(app, edition_key, rendered)
+    raw = compose(app, edition_key, template, recipient).raw
     html, message = rendered.html_bytes / 1024, len(raw) / 1024
     print(f"edition: {edition.item_count} stories, HTML {html:.1f} KB, message {message:.0f} KB")
     floor = _socket_floor(raw)
@@ -121,7 +121,7 @@ def main() -> None:
         _per_call(lambda: rendered.personalise(values), 2000),
     )
     for label, key in _keys().items():
-        cost = _per_call(lambda key=key: compose(app, row, template, recipient, key), 2000)
+        cost = _per_call(lambda key=key: compose(app, edition_key, template, recipient, key), 2000)
         line(f"personalise + MIME, {label}", cost)
 
 

@@ -16,11 +16,11 @@ import pytest
 from conftest import make_settings
 from digest.core.articles import Article
 from digest.core.building import build_edition, edition_window
+from digest.core.edition import EditionKey
 from digest.render import Renderer
 from digest.service.app import App
 from digest.service.messages import Recipient, compose, message_template, slot_values_for
 from digest.store.db import make_engine
-from digest.store.tables import EditionRow
 
 GOLDEN = Path(__file__).parent / "golden"
 DAY = date(2024, 6, 24)
@@ -77,10 +77,10 @@ def _render() -> dict[str, bytes]:
     )
     rendered = Renderer(settings).render(edition)
     app = App(settings, make_engine("sqlite://"), now=lambda: NOW)
-    row = EditionRow(name="daily", day=DAY)
+    key = EditionKey("daily", DAY)
     ada = Recipient(7, "ada@example.com", "Ada", "s3cret")
-    composed = compose(app, row, message_template(app, row, rendered), ada)
-    html, text = rendered.personalise(slot_values_for(app, row, ada))
+    composed = compose(app, key, message_template(app, key, rendered), ada)
+    html, text = rendered.personalise(slot_values_for(app, key, ada))
     # The clock is fixed and the MIME boundary derives from the Message-ID, so even the whole
     # message is reproducible byte for byte.
     return {"digest.html": html.encode(), "digest.txt": text.encode(), "digest.eml": composed.raw}

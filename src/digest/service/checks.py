@@ -34,9 +34,9 @@ def check_row(app: App, edition: StoredEdition) -> list[VariantCheck]:
         rendered, template = variants.for_sections(sections), variants.template(sections)
         if rendered is None or template is None:
             continue
-        composed = compose(app, edition, template, PREVIEW_RECIPIENT, variants.key)
+        composed = compose(app, edition.key, template, PREVIEW_RECIPIENT, variants.dkim)
         # The gate reads the parts as rendered, too, to tell article text from the template's.
-        marked = rendered.marked(slot_values_for(app, edition, PREVIEW_RECIPIENT))
+        marked = rendered.marked(slot_values_for(app, edition.key, PREVIEW_RECIPIENT))
         label = choice or tuple(s["key"] for s in edition.content["sections"])
         results.append(VariantCheck(label, check_message(composed.raw, budget, marked)))
     return results

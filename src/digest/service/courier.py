@@ -267,7 +267,7 @@ class Courier:
             return Interrupted()
         recipient = Recipient(item.subscriber_id, item.email, item.name, item.secret)
         try:
-            composed = compose(self.app, self.edition, template, recipient, self.variants.key)
+            composed = compose(self.app, self.edition.key, template, recipient, self.variants.dkim)
         except RenderError as exc:
             return NotBuilt(str(exc))
         self.rate.wait()

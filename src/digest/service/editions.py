@@ -363,9 +363,9 @@ def preview(app: App, day: date, out: Path) -> PreviewFiles:
     with app.transaction() as session:
         stored = frozen_edition(session, app, day)
         rendered = Rendered(stored.subject, stored.html, stored.text)
-        template = message_template(app, stored, rendered)
-        composed = compose(app, stored, template, PREVIEW_RECIPIENT, dkim_key(app.settings))
-        html, text = rendered.personalise(slot_values_for(app, stored, PREVIEW_RECIPIENT))
+        template = message_template(app, stored.key, rendered)
+        composed = compose(app, stored.key, template, PREVIEW_RECIPIENT, dkim_key(app.settings))
+        html, text = rendered.personalise(slot_values_for(app, stored.key, PREVIEW_RECIPIENT))
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{built.edition.name}-{day}"
     files = PreviewFiles(out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml")

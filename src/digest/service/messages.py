@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.config import Settings
+from digest.core.edition import EditionKey
 from digest.core.links import link_token
 from digest.errors import ConfigError, RenderError
 from digest.mime import Mailbox, MessageTemplate, QpBody
@@ -73,7 +74,7 @@ def subscriber_link(settings: Settings, purpose: str, subscriber_id: int, secret
     return base + subscriber_path(settings, purpose, subscriber_id, secret)
 
 
-def slot_values_for(app: App, edition: StoredEdition, recipient: Recipient) -> dict[str, str]:
+def slot_values_for(app: App, edition: EditionKey, recipient: Recipient) -> dict[str, str]:
     """The recipient's personal values: greeting, address and signed links."""
     settings, who = app.settings, (recipient.subscriber_id, recipient.secret)
     base = str(settings.web.base_url).rstrip("/")
@@ -86,7 +87,7 @@ def slot_values_for(app: App, edition: StoredEdition, recipient: Recipient) -> d
     }
 
 
-def message_template(app: App, edition: StoredEdition, rendered: Rendered) -> MessageTemplate:
+def message_template(app: App, edition: EditionKey, rendered: Rendered) -> MessageTemplate:
     """What every recipient of this variant shares, encoded once."""
     settings = app.settings
     sender = settings.sender
@@ -103,21 +104,21 @@ def message_template(app: App, edition: StoredEdition, rendered: Rendered) -> Me
 
 def compose(
     app: App,
-    edition: StoredEdition,
+    edition: EditionKey,
     template: MessageTemplate,
     recipient: Recipient,
-    key: DkimKey | None = None,
+    dkim: DkimKey | None = None,
 ) -> Composed:
-    """The recipient's message: the variant's template with their values, signed with `key`."""
+    """The recipient's message: the variant's template with their values, signed with `dkim`."""
     plain, escaped = slot_values(slot_values_for(app, edition, recipient))
     raw = template.message(
         Mailbox(recipient.name, recipient.email),
-        edition.key.message_id(recipient.subscriber_id, message_domain(app.settings)),
+        edition.message_id(recipient.subscriber_id, message_domain(app.settings)),
         plain["unsubscribe_url"],
         app.now(),
         plain,
         escaped,
-        key,
+        dkim,
     )
     return Composed(raw, app.settings.sender.from_address.email)
 
@@ -132,7 +133,7 @@ class Variants:
         self._all = frozenset(s.key for s in self._edition.sections)
         self._rendered = {self._all: Rendered(stored.subject, stored.html, stored.text)}
         self._templates: dict[frozenset[str], MessageTemplate] = {}
-        self.key = dkim_key(app.settings)
+        self.dkim = dkim_key(app.settings)
 
     def _variant(self, chosen: list[str] | None) -> frozenset[str] | None:
         if not self._all:  # a quiet-day edition: the same short note for everyone
@@ -162,5 +163,5 @@ class Variants:
         if wanted is None or rendered is None:
             return None
         if wanted not in self._templates:
-            self._templates[wanted] = message_template(self._app, self._stored, rendered)
+            self._templates[wanted] = message_template(self._app, self._stored.key, rendered)
         return self._templates[wanted]

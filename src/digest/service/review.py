@@ -97,8 +97,8 @@ def proof(
     template = variants.template(sections)
     if rendered is None or template is None:
         raise EditionError(f"none of the sections {', '.join(sections or [])} has a story today")
-    composed = compose(app, stored, template, recipient, variants.key)
-    html, text = rendered.personalise(slot_values_for(app, stored, recipient))
+    composed = compose(app, stored.key, template, recipient, variants.dkim)
+    html, text = rendered.personalise(slot_values_for(app, stored.key, recipient))
     chosen = variants.keys(sections)
     return Proof(chosen, recipient.email, composed.raw, html, text)
 
@@ -129,9 +129,9 @@ def send_test(
     if rendered is None:
         raise EditionError(f"none of the sections {', '.join(sections or [])} has a story today")
     marked = Rendered(f"[TEST] {rendered.subject}", rendered.html, rendered.text)
-    template = message_template(app, stored, marked)
+    template = message_template(app, stored.key, marked)
     reader = Recipient(PREVIEW_RECIPIENT.subscriber_id, address, "", PREVIEW_RECIPIENT.secret)
-    plain, escaped = slot_values(slot_values_for(app, stored, reader))
+    plain, escaped = slot_values(slot_values_for(app, stored.key, reader))
     raw = template.message(
         Mailbox("", address),
         make_msgid("test", message_domain(app.settings)),
@@ -139,7 +139,7 @@ def send_test(
         app.now(),
         plain,
         escaped,
-        variants.key,
+        variants.dkim,
     )
     sender = app.settings.sender.from_address.email
     with transport_for(app) as channel:
