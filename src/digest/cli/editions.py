@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 import click
 
-# Markup is off by default: titles and paths come from outside and may hold [brackets].
 from digest.cli.base import (
     DAY,
     Group,
@@ -19,6 +18,9 @@ from digest.cli.base import (
     out,
     plural,
 )
+
+# Markup is off by default: titles and paths come from outside and may hold [brackets].
+from digest.core.states import Decision
 from digest.service import checks, editions
 
 
@@ -101,7 +103,9 @@ def edition_pin(
     ctx: click.Context, day: date, article_id: int, section: str | None, note: str
 ) -> None:
     """Keep an article in the edition, past quotas and the size budget; rebuilds it."""
-    built = editions.decide(app_of(ctx), day, article_id, "pin", section, note, actor=actor())
+    built = editions.decide(
+        app_of(ctx), day, article_id, Decision.PIN, section, note, actor=actor()
+    )
     _report_decision(built, article_id)
 
 
@@ -112,7 +116,7 @@ def edition_pin(
 @click.pass_context
 def edition_drop(ctx: click.Context, day: date, article_id: int, note: str) -> None:
     """Leave an article out of the edition; rebuilds it."""
-    built = editions.decide(app_of(ctx), day, article_id, "drop", None, note, actor=actor())
+    built = editions.decide(app_of(ctx), day, article_id, Decision.DROP, None, note, actor=actor())
     _report_decision(built, article_id)
 
 
@@ -124,7 +128,9 @@ def edition_drop(ctx: click.Context, day: date, article_id: int, note: str) -> N
 @click.pass_context
 def edition_move(ctx: click.Context, day: date, article_id: int, section: str, note: str) -> None:
     """Place an article in another section, without pinning it; rebuilds the edition."""
-    built = editions.decide(app_of(ctx), day, article_id, "move", section, note, actor=actor())
+    built = editions.decide(
+        app_of(ctx), day, article_id, Decision.MOVE, section, note, actor=actor()
+    )
     _report_decision(built, article_id)
 
 
