@@ -14,14 +14,10 @@ DIGEST := $(BIN)/digest
 
 venv: $(STAMP)
 
-# PyTorch goes in first, so the semantic extra finds it instead of pulling the newest build.
-TORCH ?= torch==2.13.0
-
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '$(TORCH)'
-	$(BIN)/python -m pip install --quiet -e '.[dev,semantic]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 demo: $(STAMP)
@@ -33,8 +29,8 @@ demo: $(STAMP)
 	$(DIGEST) send --date $(DEMO_DATE)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests alembic bench
-	$(BIN)/ruff format --check src tests alembic bench
+	$(BIN)/ruff check src tests alembic bench hatch_build.py
+	$(BIN)/ruff format --check src tests alembic bench hatch_build.py
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -76,4 +72,4 @@ quality: $(STAMP)
 	$(BIN)/python bench/quality.py
 
 clean:
-	rm -rf $(VENV) var build dist
+	rm -rf $(VENV) var build dist src/digest/model

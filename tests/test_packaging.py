@@ -1,4 +1,5 @@
-"""The built wheel carries templates, migrations and the example config, and works anywhere."""
+"""The built wheel carries templates, migrations, the example config and the bundled model, and
+works anywhere."""
 
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def test_wheel_carries_the_resources(wheel: Path) -> None:
     assert "digest/config.example.toml" in names
     assert "digest/web/templates/studio/edition.html" in names
     assert "digest/web/static/digest.css" in names
+    for name in ("model.safetensors", "tokenizer.json", "config.json", "README.md"):
+        assert f"digest/model/{name}" in names
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +18,10 @@ from digest.config import load_settings
 from digest.core.clustering import Doc, cluster
 from digest.core.text import without_label
 from digest.errors import ConfigError
-from digest.semantic import BUNDLED, encoder, model_directory, verify_bundled
+from digest.semantic import BUNDLED, Encoder, encoder, model_directory, verify_bundled
 from digest.store import db
+
+REFERENCE = Path(__file__).parent / "data" / "semantic"
 
 T0 = datetime(2024, 6, 23, 20, 0, tzinfo=UTC)
 RULES = load_settings().editorial_rules().clustering
@@ -54,13 +58,95 @@ def test_the_bundled_model_gives_the_published_similarities() -> None:
     )
 
 
+def vectors(texts: list[str]) -> np.ndarray:
+    return np.array([np.frombuffer(v, dtype=np.float32) for v in encoder(BUNDLED).encode(texts)])
+
+
+def test_the_vectors_are_those_of_the_reference_implementation() -> None:
+    # Made once by sentence-transformers (tests/data/semantic/README.md): feed headlines and
+    # leads in four languages, and hostile, huge and odd ones.
+    texts = json.loads((REFERENCE / "texts.json").read_text())
+    expected = np.load(REFERENCE / "vectors.npy").astype(np.float32)
+    found = vectors(texts)
+    assert found.shape == expected.shape == (97, 384)
+    cosines = (found * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosines.min() >= 0.9999, texts[int(cosines.argmin())]
+    # float16 keeps about three digits: within that, the same numbers.
+    assert np.abs(found - expected).max() < 1e-3
+    assert np.allclose(np.linalg.norm(found, axis=1), 1, atol=1e-6)
+
+
+def test_one_event_told_in_other_words_lands_closer_than_another_event() -> None:
+    (strike, _), (attack, _) = STRIKE
+    closer = cosine(strike, attack)
+    assert closer > 0.6
+    assert closer > cosine(strike, "Central bank in Japan raises rates") + 0.4
+    assert closer > cosine(attack, "Wildfires force evacuations in Greece") + 0.4
+
+
+def test_a_huge_headline_costs_no_more_than_its_first_tokens() -> None:
+    huge = "Drones strike Kyiv power grid again " * 50_000
+    # 62 words and the two marks around them: the 64 tokens the model reads.
+    opening = " ".join(huge.split()[:62])
+    long_vector, short_vector = vectors([huge, opening])
+    assert float(long_vector @ short_vector) > 0.99999
+    assert not np.allclose(short_vector, vectors([" ".join(huge.split()[:61])])[0], atol=1e-4)
+
+
+def test_importing_the_encoder_imports_no_pytorch() -> None:
+    code = (
+        "import sys\n"
+        "from digest.semantic import BUNDLED, encoder\n"
+        "encoder(BUNDLED).encode(['Zelenskyy fires top general'])\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def test_altered_model_files_are_refused(tmp_path: Path) -> None:
     copy = Path(shutil.copytree(model_directory(BUNDLED), tmp_path / "model"))
     verify_bundled(copy)
-    with (copy / "vocab.txt").open("a") as f:
-        f.write("injected\n")
-    with pytest.raises(ConfigError, match=r"vocab\.txt is not the published file"):
+    with (copy / "tokenizer.json").open("a") as f:
+        f.write("\n")
+    with pytest.raises(ConfigError, match=r"tokenizer\.json is not the published file"):
         verify_bundled(copy)
+
+
+def _model_copy(tmp_path: Path) -> Path:
+    """A directory with the bundled model's files, its weights linked rather than copied."""
+    copy = tmp_path / "my-model"
+    copy.mkdir()
+    bundled = model_directory(BUNDLED)
+    (copy / "model.safetensors").symlink_to(bundled / "model.safetensors")
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copy(bundled / name, copy / name)
+    return copy
+
+
+def test_a_model_directory_is_named_by_what_it_lacks_or_holds_wrong(tmp_path: Path) -> None:
+    copy = _model_copy(tmp_path)
+    assert Encoder(str(copy)).encode(["Fed holds rates"]) == encoder(BUNDLED).encode(
+        ["Fed holds rates"]
+    )
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(config | {"hidden_act": "relu"}))
+    with pytest.raises(ConfigError, match=r"cannot be loaded: .*not BERT with GELU"):
+        Encoder(str(copy))
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(ConfigError, match=r"a BERT model \(tokenizer\.json missing\)"):
+        model_directory(str(copy))
+
+
+def test_a_bundled_model_gone_missing_says_how_to_get_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("digest.semantic._BUNDLED_DIRECTORY", tmp_path)
+    with pytest.raises(ConfigError, match=r"is missing from .*: reinstall digest"):
+        model_directory(BUNDLED)
 
 
 def test_headlines_that_mean_the_same_fold_though_they_share_few_words() -> None:
