@@ -93,6 +93,13 @@ def test_a_huge_headline_costs_no_more_than_its_first_tokens() -> None:
     assert not np.allclose(short_vector, vectors([" ".join(huge.split()[:61])])[0], atol=1e-4)
 
 
+def test_a_text_met_again_gets_the_same_vector_in_each_place() -> None:
+    texts = ["Fed holds rates steady", "Storm batters Florida coast", "Fed holds rates steady"]
+    fed, storm, again = encoder(BUNDLED).encode(texts)
+    assert fed == again != storm
+    assert np.allclose(vectors(texts[1:2])[0], np.frombuffer(storm, np.float32), atol=1e-6)
+
+
 def test_importing_the_encoder_imports_no_pytorch() -> None:
     code = (
         "import sys\n"

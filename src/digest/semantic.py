@@ -100,7 +100,10 @@ class Encoder:
         self._tokenizer.enable_truncation(_MAX_TOKENS)
 
     def encode(self, texts: Sequence[str]) -> list[bytes]:
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # A text met again (one wire story under several outlets, a feed's standing headline)
+        # is embedded once.
+        unique = list(dict.fromkeys(texts))
+        encodings = self._tokenizer.encode_batch(unique)
         # Batches of texts of about one length: little padding to compute.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         vectors = np.empty((len(encodings), self._bert.width), dtype=np.float32)
@@ -113,7 +116,8 @@ class Encoder:
                 ids[row, : len(tokens)] = tokens
                 mask[row, : len(tokens)] = True
             vectors[rows] = self._bert.embed(ids, mask)
-        return [v.astype("<f4").tobytes() for v in vectors]
+        found = dict(zip(unique, (v.astype("<f4").tobytes() for v in vectors), strict=True))
+        return [found[text] for text in texts]
 
     def headlines(self, titles: Sequence[str]) -> list[bytes]:
         """The vectors of what `titles` report, their opening labels left out."""
