@@ -1,5 +1,6 @@
 """How long a busy day takes to build: N articles ingested into SQLite, then one edition; and
-how long deleting them all again takes (`digest articles prune`).
+how long deleting them all again takes (`digest articles prune`); clustering by meaning (the
+default) and by words only.
 
 The articles are the real items of the test feeds, recombined (headline of one, teaser of
 another, spread over the window) so that no two are identical but many share a topic.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from digest.config import Settings
 from digest.ingest.feeds import parse_feed
+from digest.semantic import BUNDLED
 from digest.service import editions, retention
 from digest.service.app import App
 from digest.service.ingest import ingest
@@ -49,12 +51,19 @@ def synthetic_day(count: int, seed: int = 1) -> list[dict[str, str]]:
 
 
 def main(count: int) -> None:
+    for model in (BUNDLED, ""):
+        print(f"clustering by {'meaning and words' if model else 'words only'}:")
+        measure(count, model)
+
+
+def measure(count: int, model: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "day.jsonl"
         path.write_text("\n".join(json.dumps(r) for r in synthetic_day(count)))
         settings = Settings(
             database={"url": f"sqlite:///{folder}/bench.db"},
             ingest={"max_bytes": 1_000_000_000},
+            clustering={"model": model},
         )
         app = App.open(settings)
         db.upgrade(app.engine)
@@ -72,13 +81,13 @@ def main(count: int) -> None:
         app.close()
     edition = built.edition
     folded = sum(len(i.duplicates) for s in edition.sections for i in s.items)
-    print(f"ingest {report.total('new')} articles from JSONL: {ingested:.2f} s")
+    print(f"  ingest {report.total('new')} articles from JSONL: {ingested:.2f} s")
     print(
-        f"build one edition from {count} articles: {building:.2f} s "
+        f"  build one edition from {count} articles: {building:.2f} s "
         f"({edition.item_count} stories, {folded} duplicates folded, "
         f"{len(edition.dropped)} left out, HTML {built.html_bytes / 1024:.1f} KB)"
     )
-    print(f"prune them all with their vectors: {pruning:.2f} s ({pruned.deleted} deleted)")
+    print(f"  prune them all with their vectors: {pruning:.2f} s ({pruned.deleted} deleted)")
 
 
 if __name__ == "__main__":
